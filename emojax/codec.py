@@ -1,0 +1,191 @@
+"""The emotion codec: one label encoder per format into a shared space, one bias-free head per format.
+
+Parameters are a plain pytree `{"encoders": stacked Flax params, "bank": W_VxE}`. The heads of all
+formats are row blocks of one bank (layout in `formats.HeadLayout`), so every emotion variable is
+literally a vector of the shared space and the soft-sharing loss is a gather over index pairs.
+The per-format encoders are stacked along a leading format axis (as `nn.vmap` would stack them):
+every label vector is zero-padded to the widest format and first-layer kernels carry padding rows
+that only ever see zeros. A train step picks the two encoders and heads of the mapping dataset it
+drew *by index*: one small compiled graph for any number of datasets, where a `lax.switch` branch
+per dataset made tracing and compiling grow with the data. Losses on padded vectors are masked so
+they equal METHOD.md's per-format losses exactly (tested against an unpadded computation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from emojax import formats, losses
+
+_KIND_ID = {formats.REGRESSION: 0, formats.CLASSES: 1, formats.MULTILABEL: 2}
+_NEG = -1e9  # logit of a padded class: never predicted, no probability mass
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecConfig:
+  embedding_dim: int = 100
+  hidden: tuple[int, ...] = (128, 128)
+  dropout: float = 0.2
+  leaky_slope: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+  reconstruction: float = 1.0
+  mapping: float = 1.0
+  similarity: float = 1.0
+  sharing: float = 1.0
+  class_target: float = 0.1  # multiplies terms whose target is a class format (authors' final run)
+
+
+class LabelEncoder(nn.Module):
+  """Label vector (one-hot for classes) -> Dense/LeakyReLU/Dropout blocks -> embedding."""
+
+  hidden: tuple[int, ...]
+  embedding_dim: int
+  dropout: float
+  leaky_slope: float
+
+  @nn.compact
+  def __call__(self, y_BxV, *, deterministic: bool):
+    x = y_BxV
+    for width in self.hidden:
+      x = nn.leaky_relu(nn.Dense(width)(x), self.leaky_slope)
+      x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+    return nn.Dense(self.embedding_dim)(x)
+
+
+def _module(cfg: CodecConfig) -> LabelEncoder:
+  return LabelEncoder(cfg.hidden, cfg.embedding_dim, cfg.dropout, cfg.leaky_slope)
+
+
+@dataclasses.dataclass(frozen=True)
+class Packing:
+  """The formats of one model, padded to `width` variables each (static, hashable by identity)."""
+
+  layout: formats.HeadLayout
+  width: int
+  rows_FxW: np.ndarray  # bank row of each (format, variable); padded entries point at row 0
+  mask_FxW: np.ndarray  # 1.0 for real variables
+  kind_F: np.ndarray  # 0 regression, 1 classes, 2 multi-label
+
+  @classmethod
+  def of(cls, layout: formats.HeadLayout) -> "Packing":
+    fmts = [formats.get_format(n) for n in layout.formats]
+    width = max(f.size for f in fmts)
+    rows = np.zeros((len(fmts), width), np.int32)
+    mask = np.zeros((len(fmts), width), np.float32)
+    for i, f in enumerate(fmts):
+      sl = layout.rows(f.name)
+      rows[i, :f.size] = np.arange(sl.start, sl.stop)
+      mask[i, :f.size] = 1.0
+    kinds = np.asarray([_KIND_ID[f.kind] for f in fmts], np.int32)
+    return cls(layout, width, rows, mask, kinds)
+
+  def index(self, name: str) -> int:
+    if name not in self.layout.formats:
+      raise KeyError(f"format {name!r} is not in this model; it has {list(self.layout.formats)}")
+    return self.layout.formats.index(name)
+
+  def pad(self, y_NxV) -> np.ndarray:
+    y_NxV = np.asarray(y_NxV, np.float32)
+    out = np.zeros((y_NxV.shape[0], self.width), np.float32)
+    out[:, :y_NxV.shape[1]] = y_NxV
+    return out
+
+
+def init_params(rng: jax.Array, cfg: CodecConfig, packing: Packing) -> dict:
+  keys = jax.random.split(rng, len(packing.layout.formats) + 1)
+  module = _module(cfg)
+  trees = []
+  for key, name in zip(keys[1:], packing.layout.formats):
+    # Initialised at the format's own width (fan-in), then padded with zero rows.
+    size = formats.get_format(name).size
+    tree = module.init(key, jnp.zeros((1, size)), deterministic=True)["params"]
+    first = tree["Dense_0"]
+    kernel = jnp.pad(first["kernel"], ((0, packing.width - size), (0, 0)))
+    trees.append({**tree, "Dense_0": {**first, "kernel": kernel}})
+  stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+  # Same scale as a Dense kernel of fan-in embedding_dim (lecun normal).
+  bank = jax.random.normal(keys[0], (packing.layout.num_rows, cfg.embedding_dim))
+  return {"encoders": stacked, "bank": bank / jnp.sqrt(cfg.embedding_dim)}
+
+
+def encode(params, cfg: CodecConfig, f, y_BxW, *, dropout_rng=None):
+  """Embeds padded labels with the encoder of format index f; dropout iff a dropout_rng is given."""
+  one = jax.tree.map(lambda x: x[f], params["encoders"])
+  rngs = None if dropout_rng is None else {"dropout": dropout_rng}
+  return _module(cfg).apply({"params": one}, y_BxW, deterministic=dropout_rng is None, rngs=rngs)
+
+
+def decode(params, packing: Packing, f, e_BxE):
+  """Head of format index f: bias-free linear map, rows from the shared bank; padded columns junk."""
+  return e_BxE @ params["bank"][jnp.asarray(packing.rows_FxW)[f]].T
+
+
+def masked_loss(packing: Packing, f, pred_BxW, y_BxW):
+  """ℓ_F of METHOD.md on the real columns: MSE, softmax CE (one label) or sigmoid CE (label sets)."""
+  mask_W = jnp.asarray(packing.mask_FxW)[f]
+  kind = jnp.asarray(packing.kind_F)[f]
+  count = jnp.sum(mask_W) * pred_BxW.shape[0]
+  regression = jnp.sum(mask_W * jnp.square(pred_BxW - y_BxW)) / count
+  single = jnp.mean(optax.softmax_cross_entropy(jnp.where(mask_W > 0, pred_BxW, _NEG), y_BxW))
+  multi = jnp.sum(mask_W * optax.sigmoid_binary_cross_entropy(pred_BxW, y_BxW)) / count
+  return jnp.select([kind == 0, kind == 1], [regression, single], multi)
+
+
+def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, fa, fb,
+              y_a_BxW, y_b_BxW, dropout_rng=None):
+  """METHOD.md step-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms)."""
+  rng_a, rng_b = (None, None) if dropout_rng is None else jax.random.split(dropout_rng)
+  e_a = encode(params, cfg, fa, y_a_BxW, dropout_rng=rng_a)
+  e_b = encode(params, cfg, fb, y_b_BxW, dropout_rng=rng_b)
+
+  def target_term(f, e, y):
+    scale = jnp.where(jnp.asarray(packing.kind_F)[f] == 0, 1.0, weights.class_target)
+    return scale * masked_loss(packing, f, decode(params, packing, f, e), y)
+
+  terms = {
+      "reconstruction": target_term(fa, e_a, y_a_BxW) + target_term(fb, e_b, y_b_BxW),
+      "mapping": target_term(fb, e_a, y_b_BxW) + target_term(fa, e_b, y_a_BxW),
+      "similarity": losses.embedding_similarity(e_a, e_b),
+      "sharing": losses.soft_sharing_loss(params["bank"], jnp.asarray(packing.layout.tie_pairs)),
+  }
+  total = sum(getattr(weights, name) * value for name, value in terms.items())
+  return total, terms
+
+
+def masked_scores(packing: Packing, f, pred_NxW, y_NxW, n):
+  """Score of target format f over the first n rows: Pearson r per variable, or accuracy/macro F1
+  in entry 0 for class formats (see `score_mask`)."""
+  row_N = (jnp.arange(pred_NxW.shape[0]) < n).astype(jnp.float32)[:, None]
+  mean = lambda x: jnp.sum(row_N * x, 0) / n
+  p, t = pred_NxW - mean(pred_NxW), y_NxW - mean(y_NxW)
+  r_W = mean(p * t) / jnp.sqrt(jnp.maximum(mean(p * p) * mean(t * t), 1e-24))
+  mask_W = jnp.asarray(packing.mask_FxW)[f]
+  hits = jnp.argmax(jnp.where(mask_W > 0, pred_NxW, _NEG), -1) == jnp.argmax(y_NxW, -1)
+  accuracy = mean(hits[:, None].astype(jnp.float32))[0]
+  pred_on, gold_on = (pred_NxW > 0) & (row_N > 0), (y_NxW > 0.5) & (row_N > 0)
+  tp, fp = jnp.sum(pred_on & gold_on, 0), jnp.sum(pred_on & ~gold_on, 0)
+  fn = jnp.sum(~pred_on & gold_on, 0)
+  macro_f1 = jnp.sum(mask_W * 2 * tp / jnp.maximum(2 * tp + fp + fn, 1)) / jnp.sum(mask_W)
+  kind = jnp.asarray(packing.kind_F)[f]
+  single_W = jnp.zeros_like(r_W).at[0].set(jnp.where(kind == 1, accuracy, macro_f1))
+  return jnp.where(kind == 0, r_W, single_W)
+
+
+def score_mask(packing: Packing, f) -> jax.Array:
+  """Real entries of masked_scores: every variable for regression, entry 0 for class formats."""
+  single_W = jnp.zeros((packing.width,)).at[0].set(1.0)
+  return jnp.where(jnp.asarray(packing.kind_F)[f] == 0, jnp.asarray(packing.mask_FxW)[f], single_W)
+
+
+def map_padded(params, cfg: CodecConfig, packing: Packing, src, tgt, y_NxW):
+  """Deterministic source -> target prediction through the shared space (padded in and out)."""
+  return decode(params, packing, tgt, encode(params, cfg, src, y_NxW))

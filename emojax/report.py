@@ -1,0 +1,93 @@
+"""Results of a run as JSON and as a Markdown table: mean and spread over seeds, per direction.
+
+`mapping_results` turns per-seed scores (codec and per-direction baselines) into one dict:
+for every direction the mean over variables (Pearson r; accuracy for class targets) as
+mean ± sd over seeds, the per-variable scores, and the overall means; plus the cosine of every
+tied pair of head rows. `write` puts `results.json` and `results.md` into the workdir.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from emojax import formats, losses
+
+
+def _stat(values) -> dict:
+  values = np.asarray(values, np.float64)
+  return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+          "values": [float(v) for v in values]}
+
+
+def _directions_table(per_seed: list[dict], names: list[str], part: str) -> dict:
+  table = {}
+  for name in names:
+    per_var = np.stack([np.asarray(r[part][name]) for r in per_seed])  # [S, V]
+    target = formats.get_format(name.split("->")[1])
+    variables = target.variables if per_var.shape[1] == target.size else ("score",)
+    table[name] = {"mean": _stat(per_var.mean(1)),
+                   "variables": {v: _stat(per_var[:, i]) for i, v in enumerate(variables)}}
+  overall = [np.mean([np.mean(r[part][n]) for n in names]) for r in per_seed]
+  return {"directions": table, "mean": _stat(overall)}
+
+
+def tie_cosines(runs: list[dict], layout: formats.HeadLayout) -> dict:
+  names = layout.row_names()
+  out = {}
+  for k, (i, j) in enumerate(layout.tie_pairs):
+    cos = [float(losses.cosine_rows(np.asarray(r["params"]["bank"]), layout.tie_pairs[k:k + 1])[0])
+           for r in runs]
+    out[f"{names[i]} ~ {names[j]}"] = _stat(cos)
+  return out
+
+
+def mapping_results(cfg, directions, runs: list[dict], baseline: list[dict] | None) -> dict:
+  names = [d.name for d in directions]
+  pairs = [d.pair for d in directions[::2]]
+  layout = formats.head_layout([f for d in directions[::2] for f in (d.source, d.target)])
+  results = {"seeds": list(cfg.seeds), "pairs": pairs,
+             "codec": {p: _directions_table(runs, names, p) for p in ("test", "dev")},
+             "tie_cosines": tie_cosines(runs, layout)}
+  if baseline is not None:
+    results["baseline"] = {p: _directions_table(baseline, names, p) for p in ("test", "dev")}
+  return results
+
+
+def _fmt(stat: dict) -> str:
+  return f"{stat['mean']:.3f} ± {stat['sd']:.3f}" if len(stat["values"]) > 1 else f"{stat['mean']:.3f}"
+
+
+def mapping_markdown(results: dict) -> str:
+  n = len(results["seeds"])
+  has_base = "baseline" in results
+  lines = [f"# Stage 1: emotion codec — test Pearson r (mean ± sd over {n} seed(s): {results['seeds']})", "",
+           "| direction | codec | per-direction baseline |" if has_base else "| direction | codec |",
+           "|---|---|---|" if has_base else "|---|---|"]
+  codec_test = results["codec"]["test"]
+  base_test = results["baseline"]["test"] if has_base else None
+  for name, row in codec_test["directions"].items():
+    cells = [name, _fmt(row["mean"])] + ([_fmt(base_test["directions"][name]["mean"])] if has_base else [])
+    lines.append("| " + " | ".join(cells) + " |")
+  cells = ["**mean**", f"**{_fmt(codec_test['mean'])}**"] + (
+      [f"**{_fmt(base_test['mean'])}**"] if has_base else [])
+  lines += ["| " + " | ".join(cells) + " |", "",
+            f"Dev mean: codec {_fmt(results['codec']['dev']['mean'])}" +
+            (f", baseline {_fmt(results['baseline']['dev']['mean'])}" if has_base else ""), "",
+            "## Per variable (test)", "", "| direction | variable | codec | baseline |" if has_base
+            else "| direction | variable | codec |", "|---|---|---|---|" if has_base else "|---|---|---|"]
+  for name, row in codec_test["directions"].items():
+    for var, stat in row["variables"].items():
+      cells = [name, var, _fmt(stat)] + (
+          [_fmt(base_test["directions"][name]["variables"][var])] if has_base else [])
+      lines.append("| " + " | ".join(cells) + " |")
+  lines += ["", "## Cosine of tied head rows", "", "| tied pair | cosine |", "|---|---|"]
+  lines += [f"| {k} | {_fmt(v)} |" for k, v in results["tie_cosines"].items()]
+  return "\n".join(lines) + "\n"
+
+
+def write(workdir: pathlib.Path, results: dict, markdown: str) -> None:
+  (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+  (workdir / "results.md").write_text(markdown)

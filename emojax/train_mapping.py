@@ -1,0 +1,299 @@
+"""Stage 1: train the emotion codec on every mapping dataset at once.
+
+Reads top to bottom: config -> data on the mesh -> one compiled *epoch* (a `lax.scan` of
+`eval_every` train steps, each drawing its batch from one mapping dataset chosen at random on
+device via `lax.switch`, followed by dev evaluation of every direction and an on-device update of
+the best state) -> host loop with progress, metrics.jsonl and Orbax checkpoints (latest state,
+resumable) -> test evaluation of the best state. The train step is a pure function of a plain
+pytree state, jitted with NamedShardings (batch over `data`, everything else replicated) and a
+donated state. Running many steps per compiled call is what makes this fast: the authors' code
+pays a Python round trip per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from emojax import baselines, checkpoint, codec, formats, mapping_data, mesh as mesh_lib, progress, report
+from emojax import config as config_lib
+from emojax.codec import CodecConfig, LossWeights
+
+
+@dataclasses.dataclass(frozen=True)
+class MappingConfig:
+  """Stage-1 run. Defaults are the paper's method (METHOD.md step 1)."""
+
+  pairs: tuple[str, ...] = mapping_data.DEFAULT_PAIRS
+  codec: CodecConfig = CodecConfig()
+  weights: LossWeights = LossWeights()
+  learning_rate: float = 1e-3
+  batch_size: int = 32
+  steps: int = 10_000
+  eval_every: int = 100  # steps per "epoch"; dev evaluation and best-state selection after each
+  seeds: tuple[int, ...] = (0,)
+  checkpoint_every: int = 25  # epochs between Orbax saves of the latest state
+  baseline_epochs: int = 50  # per-direction baseline nets; 0 skips them
+  num_devices: int = 0  # 0 = every device of the platform
+
+  @property
+  def epochs(self) -> int:
+    return self.steps // self.eval_every
+
+
+@dataclasses.dataclass(frozen=True)
+class Direction:
+  pair_index: int
+  pair: str
+  source: str  # format names
+  target: str
+  swap: bool  # True for B -> A
+
+  @property
+  def name(self) -> str:
+    return f"{self.pair}:{self.source}->{self.target}"
+
+
+def directions_of(pairs: Sequence[mapping_data.PairData]) -> list[Direction]:
+  out = []
+  for i, data in enumerate(pairs):
+    fa, fb = data.pair.formats
+    out += [Direction(i, data.pair.name, fa, fb, False), Direction(i, data.pair.name, fb, fa, True)]
+  return out
+
+
+def layout_of(pairs: Sequence[mapping_data.PairData]) -> formats.HeadLayout:
+  return formats.head_layout([f for d in pairs for f in d.pair.formats])
+
+
+def pad_parts(packing: codec.Packing, labels: Sequence[np.ndarray]):
+  """Stacks label arrays of different lengths/widths into [K, N_max, W] plus row counts [K]."""
+  out = np.zeros((len(labels), max(len(y) for y in labels), packing.width), np.float32)
+  for k, y in enumerate(labels):
+    out[k, :len(y), :y.shape[1]] = y
+  return out, np.asarray([len(y) for y in labels], np.int32)
+
+
+def train_arrays(packing: codec.Packing, pairs: Sequence[mapping_data.PairData]) -> dict:
+  """Train labels of every pair, padded: a, b [P, N_max, W], n [P], format indices fa, fb [P]."""
+  a, n = pad_parts(packing, [d.a["train"] for d in pairs])
+  b, _ = pad_parts(packing, [d.b["train"] for d in pairs])
+  fa = np.asarray([packing.index(d.pair.formats[0]) for d in pairs], np.int32)
+  fb = np.asarray([packing.index(d.pair.formats[1]) for d in pairs], np.int32)
+  return {"a": a, "b": b, "n": n, "fa": fa, "fb": fb}
+
+
+def direction_arrays(packing: codec.Packing, pairs, part: str) -> dict:
+  """Source/target labels of every direction for one split part: x, y [D, N_max, W], n, src, tgt [D]."""
+  directions = directions_of(pairs)
+  x, n = pad_parts(packing, [pairs[d.pair_index].b[part] if d.swap else
+                                    pairs[d.pair_index].a[part] for d in directions])
+  y, _ = pad_parts(packing, [pairs[d.pair_index].a[part] if d.swap else
+                                    pairs[d.pair_index].b[part] for d in directions])
+  src = np.asarray([packing.index(d.source) for d in directions], np.int32)
+  tgt = np.asarray([packing.index(d.target) for d in directions], np.int32)
+  return {"x": x, "y": y, "n": n, "src": src, "tgt": tgt}
+
+
+def evaluate(params, cfg: MappingConfig, packing: codec.Packing, arrays) -> tuple[jax.Array, jax.Array]:
+  """Scores [D, W] of every direction (deterministic) and the mask of their real entries."""
+  def one(x, y, n, src, tgt):
+    pred = codec.map_padded(params, cfg.codec, packing, src, tgt, x)
+    return codec.masked_scores(packing, tgt, pred, y, n), codec.score_mask(packing, tgt)
+
+  return jax.vmap(one)(arrays["x"], arrays["y"], arrays["n"], arrays["src"], arrays["tgt"])
+
+
+def mean_score(scores_DxW, mask_DxW) -> jax.Array:
+  """Mean over directions of each direction's mean over its variables."""
+  return jnp.mean(jnp.sum(scores_DxW * mask_DxW, 1) / jnp.sum(mask_DxW, 1))
+
+
+def make_optimizer(cfg: MappingConfig) -> optax.GradientTransformation:
+  return optax.adam(cfg.learning_rate)
+
+
+def init_state(rng, cfg: MappingConfig, packing: codec.Packing) -> dict:
+  params = codec.init_params(rng, cfg.codec, packing)
+  return {"params": params, "opt": make_optimizer(cfg).init(params),
+          "best_params": jax.tree.map(jnp.copy, params),  # own buffers: the state is donated
+          "best_score": jnp.array(-jnp.inf, jnp.float32), "step": jnp.zeros((), jnp.int32)}
+
+
+def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding.Mesh):
+  """Compiled (state, train, dev, key) -> (state, metrics): eval_every steps, then dev + best."""
+  tx = make_optimizer(cfg)
+  batch = mesh_lib.batch_sharding(mesh)
+
+  def train_step(carry, train, key):
+    params, opt, step = carry
+    key = jax.random.fold_in(key, step)
+    k_pick, k_batch, k_dropout = jax.random.split(key, 3)
+    # One mapping dataset per step, uniformly (small sets are thereby oversampled).
+    d = jax.random.randint(k_pick, (), 0, train["n"].shape[0])
+    idx_B = jax.random.randint(k_batch, (cfg.batch_size,), 0, train["n"][d])
+    y_a = jax.lax.with_sharding_constraint(train["a"][d][idx_B], batch)
+    y_b = jax.lax.with_sharding_constraint(train["b"][d][idx_B], batch)
+
+    def loss_fn(params):
+      return codec.pair_loss(params, cfg.codec, packing, cfg.weights, train["fa"][d],
+                             train["fb"][d], y_a, y_b, k_dropout)
+
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt = tx.update(grads, opt, params)
+    return (optax.apply_updates(params, updates), opt, step + 1), (loss, terms)
+
+  def epoch(state, train, dev, key):
+    # Only what a step changes is carried through the loop; the best state waits outside it.
+    carry = (state["params"], state["opt"], state["step"])
+    (params, opt, step), (loss_S, terms_S) = jax.lax.scan(
+        lambda c, _: train_step(c, train, key), carry, length=cfg.eval_every)
+    state = {**state, "params": params, "opt": opt, "step": step}
+    dev_score = mean_score(*evaluate(params, cfg, packing, dev))
+    improved = dev_score > state["best_score"]
+    keep = lambda new, old: jnp.where(improved, new, old)
+    state = {**state, "best_params": jax.tree.map(keep, params, state["best_params"]),
+             "best_score": keep(dev_score, state["best_score"])}
+    finite = jnp.isfinite(loss_S).all() & jnp.all(jnp.array(
+        [jnp.isfinite(x).all() for x in jax.tree.leaves(params)]))
+    out = {"loss": loss_S.mean(), "dev": dev_score, "improved": improved, "finite": finite,
+           **{k: v.mean() for k, v in terms_S.items()}}
+    return state, out
+
+  replicated = mesh_lib.replicated(mesh)
+  return jax.jit(epoch, in_shardings=(replicated, replicated, replicated, replicated),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def checkpoint_manager(directory: pathlib.Path, cfg: MappingConfig) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+  return ocp.CheckpointManager(directory.resolve(), options=options)
+
+
+def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Path,
+               epoch_fn=None, show_progress: bool = True) -> dict:
+  """Trains one seed (resuming from its latest checkpoint) and returns the best params + scores."""
+  layout = layout_of(pairs)
+  packing = codec.Packing.of(layout)
+  directions = directions_of(pairs)
+  epoch_fn = epoch_fn or make_epoch_fn(cfg, packing, mesh)
+  replicated = mesh_lib.replicated(mesh)
+  train = jax.device_put(train_arrays(packing, pairs), replicated)
+  dev = jax.device_put(direction_arrays(packing, pairs, "dev"), replicated)
+  key = jax.random.key(seed)
+  init_key, train_key = jax.random.split(key)
+
+  abstract = jax.eval_shape(lambda k: init_state(k, cfg, packing), init_key)
+  manager = checkpoint_manager(seed_dir / "checkpoints", cfg)
+  start_epoch = manager.latest_step() or 0
+  if start_epoch:
+    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract)
+    state = manager.restore(start_epoch, args=ocp.args.StandardRestore(target))
+  else:
+    state = jax.jit(lambda k: init_state(k, cfg, packing), out_shardings=replicated)(init_key)
+
+  log_path = seed_dir / "metrics.jsonl"
+  kept = _metrics_up_to(log_path, start_epoch)
+  log = open(log_path, "w") if mesh_lib.is_writer() else None
+  if log:
+    log.writelines(kept)
+  bar = progress.Progress(cfg.steps, f"codec seed {seed}",
+                          enabled=show_progress and mesh_lib.is_writer())
+  pending = None  # metrics of the epoch before: read after dispatching the next (no stall)
+
+  def flush(epoch_index, metrics_dev):
+    host = jax.device_get(metrics_dev)
+    if not host["finite"]:
+      last = manager.latest_step()
+      where = f"epoch {last} in {manager.directory}" if last else "none written yet"
+      raise FloatingPointError(
+          f"non-finite loss or parameters in epoch {epoch_index + 1} (steps "
+          f"{epoch_index * cfg.eval_every + 1}-{(epoch_index + 1) * cfg.eval_every}); "
+          f"last good checkpoint: {where}")
+    record = {"epoch": epoch_index + 1, "step": (epoch_index + 1) * cfg.eval_every,
+              **{k: float(v) for k, v in host.items() if k != "finite"}}
+    if log:
+      log.write(json.dumps(record) + "\n")
+    bar.update(record["step"], loss=record["loss"], dev_r=record["dev"])
+
+  try:
+    for epoch_index in range(start_epoch, cfg.epochs):
+      state, out = epoch_fn(state, train, dev, train_key)
+      if pending is not None:
+        flush(*pending)
+      pending = (epoch_index, out)
+      if (epoch_index + 1) % cfg.checkpoint_every == 0 or epoch_index + 1 == cfg.epochs:
+        flush(*pending)
+        pending = None
+        manager.save(epoch_index + 1, args=ocp.args.StandardSave(state))
+    if pending is not None:
+      flush(*pending)
+    manager.wait_until_finished()
+  finally:
+    manager.close()
+    if log:
+      log.close()
+
+  best = state["best_params"]
+  test = jax.device_put(direction_arrays(packing, pairs, "test"), replicated)
+  jit_eval = jax.jit(lambda p, a: evaluate(p, cfg, packing, a))
+  return {"seed": seed, "params": best, "best_dev": float(state["best_score"]),
+          "dev": _per_direction(directions, *jit_eval(best, dev)),
+          "test": _per_direction(directions, *jit_eval(best, test))}
+
+
+def _per_direction(directions, scores_DxW, mask_DxW) -> dict[str, np.ndarray]:
+  scores, mask = np.asarray(scores_DxW), np.asarray(mask_DxW) > 0
+  return {d.name: scores[i][mask[i]] for i, d in enumerate(directions)}
+
+
+def _metrics_up_to(path: pathlib.Path, epoch: int) -> list[str]:
+  """Lines of an earlier run's metrics.jsonl up to the epoch a resumed run restarts from."""
+  if not path.exists() or epoch == 0:
+    return []
+  return [l for l in path.read_text().splitlines(keepends=True) if json.loads(l)["epoch"] <= epoch]
+
+
+def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool = True) -> dict:
+  """The whole stage-1 experiment: every seed of the codec, the baselines, results, exported model."""
+  workdir = pathlib.Path(workdir).resolve()
+  mesh = mesh_lib.make_mesh(cfg.num_devices or None)
+  mesh_lib.check_batch_divides(cfg.batch_size, mesh)
+  if cfg.steps % cfg.eval_every:
+    raise ValueError(f"steps ({cfg.steps}) must be a multiple of eval_every ({cfg.eval_every})")
+  pairs = [mapping_data.load_pair(name) for name in cfg.pairs]
+  packing = codec.Packing.of(layout_of(pairs))
+  if mesh_lib.is_writer():
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_lib.dump(cfg, workdir / "config.json")
+  epoch_fn = make_epoch_fn(cfg, packing, mesh)
+  runs = [train_seed(cfg, seed, pairs, mesh, workdir / f"seed_{seed}", epoch_fn, show_progress)
+          for seed in cfg.seeds]
+
+  directions = directions_of(pairs)
+  baseline = None
+  if cfg.baseline_epochs:
+    parts = {p: direction_arrays(packing, pairs, p) for p in ("train", "dev", "test")}
+    dev_SxDxW, test_SxDxW = baselines.train_baselines(
+        cfg.codec, packing, parts["train"], parts["dev"], parts["test"], cfg.seeds,
+        epochs=cfg.baseline_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+    mask = np.asarray(jax.vmap(lambda f: codec.score_mask(packing, f))(parts["test"]["tgt"])) > 0
+    baseline = [{"dev": {d.name: dev_SxDxW[s, i][mask[i]] for i, d in enumerate(directions)},
+                 "test": {d.name: test_SxDxW[s, i][mask[i]] for i, d in enumerate(directions)}}
+                for s in range(len(cfg.seeds))]
+
+  results = report.mapping_results(cfg, directions, runs, baseline)
+  chosen = max(runs, key=lambda r: r["best_dev"])  # the exported model: best seed on dev
+  if mesh_lib.is_writer():
+    report.write(workdir, results, report.mapping_markdown(results))
+  checkpoint.export_model(workdir, chosen["params"], packing.layout, cfg, stage="mapping",
+                          seed=chosen["seed"])
+  return results

@@ -1,0 +1,112 @@
+"""Stage 1 end to end: sharded step equivalence, launcher train/save/resume, and emojax.load."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+import emojax
+from emojax import codec, mapping_data, mesh as mesh_lib, train_mapping
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TINY = ["pairs=de_vad_be5,es_va_be5", "steps=4", "eval_every=2", "checkpoint_every=1",
+        "baseline_epochs=1"]
+
+
+def _epoch_on(num_devices, cfg, pairs):
+  mesh = mesh_lib.make_mesh(num_devices)
+  packing = codec.Packing.of(train_mapping.layout_of(pairs))
+  rep = mesh_lib.replicated(mesh)
+  state = jax.jit(lambda k: train_mapping.init_state(k, cfg, packing), out_shardings=rep)(jax.random.key(0))
+  train = jax.device_put(train_mapping.train_arrays(packing, pairs), rep)
+  dev = jax.device_put(train_mapping.direction_arrays(packing, pairs, "dev"), rep)
+  epoch = train_mapping.make_epoch_fn(cfg, packing, mesh)
+  state, out = epoch(state, train, dev, jax.random.key(1))
+  return jax.device_get(state), jax.device_get(out)
+
+
+def test_sharded_steps_equal_single_device_steps():
+  assert jax.device_count() == 8, "conftest asks for 8 fake CPU devices"
+  cfg = train_mapping.MappingConfig(pairs=("de_vad_be5", "es_va_be5"), eval_every=3)
+  pairs = [mapping_data.load_pair(p) for p in cfg.pairs]
+  one, out_one = _epoch_on(1, cfg, pairs)
+  eight, out_eight = _epoch_on(8, cfg, pairs)
+  chex.assert_trees_all_close(one["params"], eight["params"], atol=1e-5, rtol=1e-5)
+  chex.assert_trees_all_close(out_one["loss"], out_eight["loss"], atol=1e-6, rtol=1e-5)
+  assert int(one["step"]) == 3
+
+
+def test_batch_must_divide_over_devices():
+  with pytest.raises(ValueError, match="not divisible by the 8 devices"):
+    mesh_lib.check_batch_divides(12, mesh_lib.make_mesh(8))
+
+
+def _launch(workdir, *extra):
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, str(ROOT / "launch" / "mapping.py"), f"--workdir={workdir}",
+         "--accelerator=cpu", "--seeds=0,1", *TINY, *extra]
+  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("mapping")
+  proc = _launch(workdir)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc
+
+
+def test_launcher_writes_everything(tiny_run):
+  workdir, proc = tiny_run
+  for name in ("config.json", "results.json", "results.md", "model.json", "model",
+               "seed_0/metrics.jsonl", "seed_1/checkpoints"):
+    assert (workdir / name).exists(), name
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["seeds"] == [0, 1]
+  row = results["codec"]["test"]["directions"]["es_va_be5:va->be5"]
+  assert len(row["mean"]["values"]) == 2 and set(row["variables"]) == set(emojax.get_format("be5").variables)
+  assert "baseline" in results and results["tie_cosines"]
+  lines = (workdir / "seed_0" / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(l)["step"] for l in lines] == [2, 4]
+  assert "test mean r" in proc.stdout
+
+
+def test_rerun_resumes_from_the_latest_checkpoint(tiny_run, tmp_path):
+  workdir, _ = tiny_run
+  proc = _launch(workdir, "steps=6")  # 2 epochs were saved: only the third one runs
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = (workdir / "seed_0" / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(l)["step"] for l in lines] == [2, 4, 6]
+  assert "codec seed 0: 6/6" in proc.stderr
+
+
+def test_load_maps_and_embeds_labels(tiny_run):
+  workdir, _ = tiny_run
+  model = emojax.load(workdir)
+  assert set(model.formats) == {"vad", "be5", "va"}
+  for n in (1, 3, 33):
+    out = model.map_labels(np.zeros((n, 2)), "va", "be5")
+    assert out.shape == (n, 5) and out.dtype == np.float32
+  assert model.map_labels([0.5, -0.2], "va", "vad").shape == (1, 3)
+  assert model.embed_labels(np.full((4, 5), 0.2), "be5").shape == (4, 100)
+  with pytest.raises(ValueError, match="unknown label format 'be7'"):
+    model.map_labels(np.zeros((1, 2)), "va", "be7")
+  with pytest.raises(ValueError, match="has 2 variables"):
+    model.map_labels(np.zeros((1, 3)), "va", "be5")
+  with pytest.raises(ValueError, match="NaN"):
+    model.embed_labels([[np.nan, 0.0]], "va")
+  with pytest.raises(ValueError, match="outside the canonical range"):
+    model.embed_labels([[2.0, 0.0]], "va")
+
+
+def test_load_errors_are_clear(tmp_path):
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="does not exist"):
+    emojax.load(tmp_path / "nothing")
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="holds no exported model"):
+    emojax.load(tmp_path)
