@@ -45,7 +45,12 @@ class LossWeights:
 
 
 class LabelEncoder(nn.Module):
-  """Label vector (one-hot for classes) -> Dense/LeakyReLU/Dropout blocks -> embedding."""
+  """Label vector (one-hot for classes) -> Dense/LeakyReLU/Dropout blocks -> embedding.
+
+  Dropout comes either from Flax's rng stream (`deterministic=False`) or from explicit keep-masks,
+  one [B, width] per hidden layer: the stage-1 step draws a whole epoch of masks in one RNG call,
+  because on CPU every RNG call inside the step is its own chain of small kernels.
+  """
 
   hidden: tuple[int, ...]
   embedding_dim: int
@@ -53,12 +58,22 @@ class LabelEncoder(nn.Module):
   leaky_slope: float
 
   @nn.compact
-  def __call__(self, y_BxV, *, deterministic: bool):
+  def __call__(self, y_BxV, *, deterministic: bool = True, masks=None):
     x = y_BxV
-    for width in self.hidden:
+    for i, width in enumerate(self.hidden):
       x = nn.leaky_relu(nn.Dense(width)(x), self.leaky_slope)
-      x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+      if masks is not None:
+        x = jnp.where(masks[i], x / (1.0 - self.dropout), 0.0)
+      else:
+        x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
     return nn.Dense(self.embedding_dim)(x)
+
+
+def dropout_masks(rng, cfg: "CodecConfig", shape: tuple[int, ...]) -> tuple[jax.Array, ...]:
+  """Keep-masks for every hidden layer, shape (*shape, width) each, from ONE random call."""
+  keep = jax.random.bernoulli(rng, 1.0 - cfg.dropout, (*shape, sum(cfg.hidden)))
+  bounds = np.cumsum((0,) + tuple(cfg.hidden))
+  return tuple(keep[..., a:b] for a, b in zip(bounds[:-1], bounds[1:]))
 
 
 def _module(cfg: CodecConfig) -> LabelEncoder:
@@ -117,11 +132,12 @@ def init_params(rng: jax.Array, cfg: CodecConfig, packing: Packing) -> dict:
   return {"encoders": stacked, "bank": bank / jnp.sqrt(cfg.embedding_dim)}
 
 
-def encode(params, cfg: CodecConfig, f, y_BxW, *, dropout_rng=None):
-  """Embeds padded labels with the encoder of format index f; dropout iff a dropout_rng is given."""
+def encode(params, cfg: CodecConfig, f, y_BxW, *, dropout_rng=None, masks=None):
+  """Embeds padded labels with the encoder of format index f; dropout iff an rng or masks are given."""
   one = jax.tree.map(lambda x: x[f], params["encoders"])
-  rngs = None if dropout_rng is None else {"dropout": dropout_rng}
-  return _module(cfg).apply({"params": one}, y_BxW, deterministic=dropout_rng is None, rngs=rngs)
+  if dropout_rng is not None:
+    masks = dropout_masks(dropout_rng, cfg, y_BxW.shape[:1])
+  return _module(cfg).apply({"params": one}, y_BxW, masks=masks)
 
 
 def decode(params, packing: Packing, f, e_BxE):
@@ -130,22 +146,37 @@ def decode(params, packing: Packing, f, e_BxE):
 
 
 def masked_loss(packing: Packing, f, pred_BxW, y_BxW):
-  """ℓ_F of METHOD.md on the real columns: MSE, softmax CE (one label) or sigmoid CE (label sets)."""
+  """ℓ_F of METHOD.md on the real columns: MSE, softmax CE (one label) or sigmoid CE (label sets).
+
+  Only the kinds this model has are computed (the common all-regression model pays for MSE alone).
+  """
   mask_W = jnp.asarray(packing.mask_FxW)[f]
   kind = jnp.asarray(packing.kind_F)[f]
   count = jnp.sum(mask_W) * pred_BxW.shape[0]
-  regression = jnp.sum(mask_W * jnp.square(pred_BxW - y_BxW)) / count
-  single = jnp.mean(optax.softmax_cross_entropy(jnp.where(mask_W > 0, pred_BxW, _NEG), y_BxW))
-  multi = jnp.sum(mask_W * optax.sigmoid_binary_cross_entropy(pred_BxW, y_BxW)) / count
-  return jnp.select([kind == 0, kind == 1], [regression, single], multi)
+  by_kind = {
+      0: lambda: jnp.sum(mask_W * jnp.square(pred_BxW - y_BxW)) / count,
+      1: lambda: jnp.mean(optax.softmax_cross_entropy(jnp.where(mask_W > 0, pred_BxW, _NEG), y_BxW)),
+      2: lambda: jnp.sum(mask_W * optax.sigmoid_binary_cross_entropy(pred_BxW, y_BxW)) / count,
+  }
+  present = sorted(set(packing.kind_F.tolist()))
+  out = by_kind[present[-1]]()
+  for k in present[:-1]:
+    out = jnp.where(kind == k, by_kind[k](), out)
+  return out
 
 
 def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, fa, fb,
-              y_a_BxW, y_b_BxW, dropout_rng=None):
-  """METHOD.md step-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms)."""
-  rng_a, rng_b = (None, None) if dropout_rng is None else jax.random.split(dropout_rng)
-  e_a = encode(params, cfg, fa, y_a_BxW, dropout_rng=rng_a)
-  e_b = encode(params, cfg, fb, y_b_BxW, dropout_rng=rng_b)
+              y_a_BxW, y_b_BxW, dropout_rng=None, masks=None):
+  """METHOD.md step-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms).
+
+  Dropout: from `dropout_rng`, or `masks` = (masks of encoder A, masks of encoder B); neither means
+  deterministic."""
+  if dropout_rng is not None:
+    masks = dropout_masks(dropout_rng, cfg, (2, y_a_BxW.shape[0]))
+    masks = (tuple(m[0] for m in masks), tuple(m[1] for m in masks))
+  masks_a, masks_b = (None, None) if masks is None else masks
+  e_a = encode(params, cfg, fa, y_a_BxW, masks=masks_a)
+  e_b = encode(params, cfg, fb, y_b_BxW, masks=masks_b)
 
   def target_term(f, e, y):
     scale = jnp.where(jnp.asarray(packing.kind_F)[f] == 0, 1.0, weights.class_target)

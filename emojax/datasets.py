@@ -130,6 +130,9 @@ TABLES: dict[str, LabelTable] = {t.name: t for t in [
                ("DUTCH_VALENCE_MEAN", "DUTCH_AROUSAL_MEAN", "DUTCH_DOMINANCE_MEAN"), ((1, 7),) * 3, "nl"),
     LabelTable("redondo_vad", _norare("Redondo-2007-AffectiveRatings"), "SPANISH", "vad",
                ("SPANISH_VALENCE_MEAN", "SPANISH_AROUSAL_MEAN", "SPANISH_DOMINANCE_MEAN"), ((1, 9),) * 3, "es"),
+    # English words: Warriner et al. 2013 (XANEW copy), all-rater means; stage 2 for words.
+    LabelTable("warriner_vad", "xanew_warriner2013/Ratings_Warriner_et_al.csv", "Word", "vad",
+               ("V.Mean.Sum", "A.Mean.Sum", "D.Mean.Sum"), ((1, 9),) * 3, reader=_read_csv),
     LabelTable("emobank_vad", "emobank/emobank.csv", "id", "vad", ("V", "A", "D"), ((1, 5),) * 3,
                reader=_read_csv),
     LabelTable("afftext_be6", "affective_text_2007", "id", "be6",

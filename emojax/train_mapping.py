@@ -133,29 +133,37 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
   tx = make_optimizer(cfg)
   batch = mesh_lib.batch_sharding(mesh)
 
-  def train_step(carry, train, key):
+  def train_step(carry, draws, train):
     params, opt, step = carry
-    key = jax.random.fold_in(key, step)
-    k_pick, k_batch, k_dropout = jax.random.split(key, 3)
-    # One mapping dataset per step, uniformly (small sets are thereby oversampled).
-    d = jax.random.randint(k_pick, (), 0, train["n"].shape[0])
-    idx_B = jax.random.randint(k_batch, (cfg.batch_size,), 0, train["n"][d])
+    d, u_B, masks = draws
+    # The batch: B rows of mapping dataset d, drawn with replacement.
+    idx_B = jnp.minimum((u_B * train["n"][d]).astype(jnp.int32), train["n"][d] - 1)
     y_a = jax.lax.with_sharding_constraint(train["a"][d][idx_B], batch)
     y_b = jax.lax.with_sharding_constraint(train["b"][d][idx_B], batch)
+    masks = tuple(jax.lax.with_sharding_constraint(m, batch) for m in masks)
+    masks = (tuple(m[:, 0] for m in masks), tuple(m[:, 1] for m in masks))
 
     def loss_fn(params):
       return codec.pair_loss(params, cfg.codec, packing, cfg.weights, train["fa"][d],
-                             train["fb"][d], y_a, y_b, k_dropout)
+                             train["fb"][d], y_a, y_b, masks=masks)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt = tx.update(grads, opt, params)
     return (optax.apply_updates(params, updates), opt, step + 1), (loss, terms)
 
   def epoch(state, train, dev, key):
+    # All randomness of the epoch in three calls: one mapping dataset per step (uniformly, so
+    # small sets are oversampled), batch positions, and dropout masks of both encoders.
+    key = jax.random.fold_in(key, state["step"])
+    k_pick, k_rows, k_drop = jax.random.split(key, 3)
+    S, B = cfg.eval_every, cfg.batch_size
+    d_S = jax.random.randint(k_pick, (S,), 0, train["n"].shape[0])
+    u_SxB = jax.random.uniform(k_rows, (S, B))
+    masks = codec.dropout_masks(k_drop, cfg.codec, (S, B, 2))  # per layer [S, B, 2 encoders, width]
     # Only what a step changes is carried through the loop; the best state waits outside it.
     carry = (state["params"], state["opt"], state["step"])
     (params, opt, step), (loss_S, terms_S) = jax.lax.scan(
-        lambda c, _: train_step(c, train, key), carry, length=cfg.eval_every)
+        lambda c, draws: train_step(c, draws, train), carry, (d_S, u_SxB, masks))
     state = {**state, "params": params, "opt": opt, "step": step}
     dev_score = mean_score(*evaluate(params, cfg, packing, dev))
     improved = dev_score > state["best_score"]
@@ -282,7 +290,7 @@ def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   baseline = None
   if cfg.baseline_epochs:
     parts = {p: direction_arrays(packing, pairs, p) for p in ("train", "dev", "test")}
-    dev_SxDxW, test_SxDxW = baselines.train_baselines(
+    dev_SxDxW, test_SxDxW, _ = baselines.train_baselines(
         cfg.codec, packing, parts["train"], parts["dev"], parts["test"], cfg.seeds,
         epochs=cfg.baseline_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
     mask = np.asarray(jax.vmap(lambda f: codec.score_mask(packing, f))(parts["test"]["tgt"])) > 0
