@@ -29,7 +29,7 @@ class EmotionModel:
   def __init__(self, workdir: pathlib.Path, meta: dict, params, cfg: train_mapping.MappingConfig):
     self.workdir, self.meta, self.params, self.config = workdir, meta, params, cfg
     self.layout = formats.head_layout(meta["formats"])
-    self.packing = codec.Packing.of(self.layout)
+    self.packing = codec.Packing.of(self.layout, tuple(meta.get("conditions", ())))
 
   @property
   def formats(self) -> dict[str, formats.LabelFormat]:
@@ -62,8 +62,8 @@ class EmotionModel:
     return y
 
   @functools.partial(jax.jit, static_argnums=(0, 2))
-  def _embed(self, params, src: int, y_NxW):
-    return codec.encode(params, self.config.codec, src, y_NxW)
+  def _embed(self, params, src: int, y_NxW, condition_N):
+    return codec.encode(params, self.config.codec, src, self.packing.encoder_input(y_NxW, condition_N))
 
   @functools.partial(jax.jit, static_argnums=(0,))
   def _decode(self, params, tgt, e_NxE):
@@ -74,11 +74,22 @@ class EmotionModel:
     out[:len(y), :y.shape[1]] = y
     return out
 
-  def embed_labels(self, values, fmt: str) -> np.ndarray:
-    """Embeddings (N x 100) of labels given in canonical units of `fmt`."""
+  def _condition(self, dataset: str | None) -> int:
+    if dataset is None:
+      return -1
+    if dataset not in self.packing.conditions:
+      raise ValueError(f"dataset {dataset!r} is not a condition of this model; it knows "
+                       f"{list(self.packing.conditions) or 'none (trained unconditioned)'}")
+    return self.packing.conditions.index(dataset)
+
+  def embed_labels(self, values, fmt: str, dataset: str | None = None) -> np.ndarray:
+    """Embeddings (N x 100) of labels given in canonical units of `fmt`. A model trained with
+    `condition_on_dataset` can be told which mapping dataset's raters the labels follow."""
     source = self._format(fmt)
     y = self._check_labels(values, source)
-    e = self._embed(self.params, self.packing.index(fmt), jnp.asarray(self._padded_rows(y)))
+    padded = self._padded_rows(y)
+    condition = jnp.full((len(padded),), self._condition(dataset))
+    e = self._embed(self.params, self.packing.index(fmt), jnp.asarray(padded), condition)
     return np.asarray(e)[:len(y)]
 
   def decode_embeddings(self, embeddings_NxE, fmt: str) -> np.ndarray:
@@ -98,17 +109,17 @@ class EmotionModel:
       return np.asarray(jax.nn.sigmoid(out))
     return out
 
-  def map_labels(self, values, source: str, target: str) -> np.ndarray:
+  def map_labels(self, values, source: str, target: str, dataset: str | None = None) -> np.ndarray:
     """Translates labels from `source` to `target` format through the shared space."""
     self._format(target)
-    return self.decode_embeddings(self.embed_labels(values, source), target)
+    return self.decode_embeddings(self.embed_labels(values, source, dataset), target)
 
 
 def load(workdir: str | pathlib.Path = "checkpoints/mapping") -> EmotionModel:
   workdir = pathlib.Path(workdir)
   meta = checkpoint.read_meta(workdir)
   cfg = checkpoint.config_from_meta(train_mapping.MappingConfig, meta)
-  packing = codec.Packing.of(formats.head_layout(meta["formats"]))
+  packing = codec.Packing.of(formats.head_layout(meta["formats"]), tuple(meta.get("conditions", ())))
   abstract = jax.eval_shape(lambda k: codec.init_params(k, cfg.codec, packing), jax.random.key(0))
   params = checkpoint.restore_params(workdir, abstract)
   return EmotionModel(workdir, meta, params, cfg)

@@ -82,16 +82,26 @@ def _module(cfg: CodecConfig) -> LabelEncoder:
 
 @dataclasses.dataclass(frozen=True)
 class Packing:
-  """The formats of one model, padded to `width` variables each (static, hashable by identity)."""
+  """The formats of one model, padded to `width` variables each (static, hashable by identity).
+
+  `conditions` optionally names the mapping datasets an encoder may be told about: their one-hot
+  is appended to the padded labels (all zeros = unconditioned), so each rater population can have
+  its own way into the one shared space while every head stays shared.
+  """
 
   layout: formats.HeadLayout
   width: int
   rows_FxW: np.ndarray  # bank row of each (format, variable); padded entries point at row 0
   mask_FxW: np.ndarray  # 1.0 for real variables
   kind_F: np.ndarray  # 0 regression, 1 classes, 2 multi-label
+  conditions: tuple[str, ...] = ()
+
+  @property
+  def input_width(self) -> int:
+    return self.width + len(self.conditions)
 
   @classmethod
-  def of(cls, layout: formats.HeadLayout) -> "Packing":
+  def of(cls, layout: formats.HeadLayout, conditions: tuple[str, ...] = ()) -> "Packing":
     fmts = [formats.get_format(n) for n in layout.formats]
     width = max(f.size for f in fmts)
     rows = np.zeros((len(fmts), width), np.int32)
@@ -101,7 +111,7 @@ class Packing:
       rows[i, :f.size] = np.arange(sl.start, sl.stop)
       mask[i, :f.size] = 1.0
     kinds = np.asarray([_KIND_ID[f.kind] for f in fmts], np.int32)
-    return cls(layout, width, rows, mask, kinds)
+    return cls(layout, width, rows, mask, kinds, tuple(conditions))
 
   def index(self, name: str) -> int:
     if name not in self.layout.formats:
@@ -114,17 +124,28 @@ class Packing:
     out[:, :y_NxV.shape[1]] = y_NxV
     return out
 
+  def encoder_input(self, y_BxW, condition_B=None):
+    """Padded labels plus the one-hot of each row's dataset (index -1 or None: unconditioned)."""
+    if not self.conditions:
+      return y_BxW
+    if condition_B is None:
+      condition_B = jnp.full(y_BxW.shape[:1], -1)
+    onehot = jax.nn.one_hot(condition_B, len(self.conditions), dtype=y_BxW.dtype)
+    return jnp.concatenate([y_BxW, onehot], axis=-1)
+
 
 def init_params(rng: jax.Array, cfg: CodecConfig, packing: Packing) -> dict:
   keys = jax.random.split(rng, len(packing.layout.formats) + 1)
   module = _module(cfg)
   trees = []
+  conds = len(packing.conditions)
   for key, name in zip(keys[1:], packing.layout.formats):
-    # Initialised at the format's own width (fan-in), then padded with zero rows.
+    # Initialised at the format's own input width (fan-in), then padded with zero rows.
     size = formats.get_format(name).size
-    tree = module.init(key, jnp.zeros((1, size)), deterministic=True)["params"]
+    tree = module.init(key, jnp.zeros((1, size + conds)), deterministic=True)["params"]
     first = tree["Dense_0"]
-    kernel = jnp.pad(first["kernel"], ((0, packing.width - size), (0, 0)))
+    kernel = jnp.zeros((packing.input_width, first["kernel"].shape[1]))
+    kernel = kernel.at[:size].set(first["kernel"][:size]).at[packing.width:].set(first["kernel"][size:])
     trees.append({**tree, "Dense_0": {**first, "kernel": kernel}})
   stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
   # Same scale as a Dense kernel of fan-in embedding_dim (lecun normal).
@@ -133,7 +154,8 @@ def init_params(rng: jax.Array, cfg: CodecConfig, packing: Packing) -> dict:
 
 
 def encode(params, cfg: CodecConfig, f, y_BxW, *, dropout_rng=None, masks=None):
-  """Embeds padded labels with the encoder of format index f; dropout iff an rng or masks are given."""
+  """Embeds padded labels (`Packing.encoder_input` when the model is conditioned) with the encoder
+  of format index f; dropout iff an rng or masks are given."""
   one = jax.tree.map(lambda x: x[f], params["encoders"])
   if dropout_rng is not None:
     masks = dropout_masks(dropout_rng, cfg, y_BxW.shape[:1])
@@ -166,17 +188,17 @@ def masked_loss(packing: Packing, f, pred_BxW, y_BxW):
 
 
 def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, fa, fb,
-              y_a_BxW, y_b_BxW, dropout_rng=None, masks=None):
+              y_a_BxW, y_b_BxW, dropout_rng=None, masks=None, condition_B=None):
   """METHOD.md step-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms).
 
   Dropout: from `dropout_rng`, or `masks` = (masks of encoder A, masks of encoder B); neither means
-  deterministic."""
+  deterministic. `condition_B`: dataset index per row for a conditioned model (-1: none)."""
   if dropout_rng is not None:
     masks = dropout_masks(dropout_rng, cfg, (2, y_a_BxW.shape[0]))
     masks = (tuple(m[0] for m in masks), tuple(m[1] for m in masks))
   masks_a, masks_b = (None, None) if masks is None else masks
-  e_a = encode(params, cfg, fa, y_a_BxW, masks=masks_a)
-  e_b = encode(params, cfg, fb, y_b_BxW, masks=masks_b)
+  e_a = encode(params, cfg, fa, packing.encoder_input(y_a_BxW, condition_B), masks=masks_a)
+  e_b = encode(params, cfg, fb, packing.encoder_input(y_b_BxW, condition_B), masks=masks_b)
 
   def target_term(f, e, y):
     scale = jnp.where(jnp.asarray(packing.kind_F)[f] == 0, 1.0, weights.class_target)
@@ -217,6 +239,6 @@ def score_mask(packing: Packing, f) -> jax.Array:
   return jnp.where(jnp.asarray(packing.kind_F)[f] == 0, jnp.asarray(packing.mask_FxW)[f], single_W)
 
 
-def map_padded(params, cfg: CodecConfig, packing: Packing, src, tgt, y_NxW):
+def map_padded(params, cfg: CodecConfig, packing: Packing, src, tgt, y_NxW, condition_N=None):
   """Deterministic source -> target prediction through the shared space (padded in and out)."""
-  return decode(params, packing, tgt, encode(params, cfg, src, y_NxW))
+  return decode(params, packing, tgt, encode(params, cfg, src, packing.encoder_input(y_NxW, condition_N)))

@@ -48,8 +48,9 @@ def mapping_results(cfg, directions, runs: list[dict], baseline: list[dict] | No
   names = [d.name for d in directions]
   pairs = [d.pair for d in directions[::2]]
   layout = formats.head_layout([f for d in directions[::2] for f in (d.source, d.target)])
+  parts = ("test", "dev", "test_unconditioned") if "test_unconditioned" in runs[0] else ("test", "dev")
   results = {"seeds": list(cfg.seeds), "pairs": pairs,
-             "codec": {p: _directions_table(runs, names, p) for p in ("test", "dev")},
+             "codec": {p: _directions_table(runs, names, p) for p in parts},
              "tie_cosines": tie_cosines(runs, layout)}
   if baseline is not None:
     results["baseline"] = {p: _directions_table(baseline, names, p) for p in ("test", "dev")}
@@ -63,16 +64,26 @@ def _fmt(stat: dict) -> str:
 def mapping_markdown(results: dict) -> str:
   n = len(results["seeds"])
   has_base = "baseline" in results
-  lines = [f"# Stage 1: emotion codec — test Pearson r (mean ± sd over {n} seed(s): {results['seeds']})", "",
+  lines = [f"# Stage 1: emotion codec — test Pearson r (mean ± sd over {n} seed(s): {results['seeds']})", ""]
+  if "test_unconditioned" in results["codec"]:
+    lines += ["The codec was trained with dataset conditioning; the codec column is scored with each "
+              "test item's dataset named, the last column without (what `map_labels` gives by default).", ""]
+  lines += [
            "| direction | codec | per-direction baseline |" if has_base else "| direction | codec |",
            "|---|---|---|" if has_base else "|---|---|"]
+  uncond = results["codec"].get("test_unconditioned")
+  if uncond:
+    lines[-2] += " codec, unconditioned |"
+    lines[-1] += "---|"
   codec_test = results["codec"]["test"]
   base_test = results["baseline"]["test"] if has_base else None
   for name, row in codec_test["directions"].items():
     cells = [name, _fmt(row["mean"])] + ([_fmt(base_test["directions"][name]["mean"])] if has_base else [])
+    cells += [_fmt(uncond["directions"][name]["mean"])] if uncond else []
     lines.append("| " + " | ".join(cells) + " |")
   cells = ["**mean**", f"**{_fmt(codec_test['mean'])}**"] + (
       [f"**{_fmt(base_test['mean'])}**"] if has_base else [])
+  cells += [f"**{_fmt(uncond['mean'])}**"] if uncond else []
   lines += ["| " + " | ".join(cells) + " |", "",
             f"Dev mean: codec {_fmt(results['codec']['dev']['mean'])}" +
             (f", baseline {_fmt(results['baseline']['dev']['mean'])}" if has_base else ""), "",

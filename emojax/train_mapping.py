@@ -40,6 +40,13 @@ class MappingConfig:
   steps: int = 10_000
   eval_every: int = 100  # steps per "epoch"; dev evaluation and best-state selection after each
   seeds: tuple[int, ...] = (0,)
+  # Beyond the paper (see README, "Closing the gap"): how each step picks its mapping dataset
+  # ("uniform" as the paper, or "proportional" to training-set size), and whether encoders are
+  # told which dataset (rater population) a label comes from, dropped with this probability so
+  # the unconditioned encoder that inference uses is trained too.
+  sampling: str = "uniform"
+  condition_on_dataset: bool = False
+  condition_dropout: float = 0.5
   checkpoint_every: int = 25  # epochs between Orbax saves of the latest state
   baseline_epochs: int = 50  # per-direction baseline nets; 0 skips them
   num_devices: int = 0  # 0 = every device of the platform
@@ -74,6 +81,11 @@ def layout_of(pairs: Sequence[mapping_data.PairData]) -> formats.HeadLayout:
   return formats.head_layout([f for d in pairs for f in d.pair.formats])
 
 
+def packing_of(cfg: MappingConfig, pairs: Sequence[mapping_data.PairData]) -> codec.Packing:
+  conditions = tuple(d.pair.name for d in pairs) if cfg.condition_on_dataset else ()
+  return codec.Packing.of(layout_of(pairs), conditions)
+
+
 def pad_parts(packing: codec.Packing, labels: Sequence[np.ndarray]):
   """Stacks label arrays of different lengths/widths into [K, N_max, W] plus row counts [K]."""
   out = np.zeros((len(labels), max(len(y) for y in labels), packing.width), np.float32)
@@ -100,16 +112,18 @@ def direction_arrays(packing: codec.Packing, pairs, part: str) -> dict:
                                     pairs[d.pair_index].b[part] for d in directions])
   src = np.asarray([packing.index(d.source) for d in directions], np.int32)
   tgt = np.asarray([packing.index(d.target) for d in directions], np.int32)
-  return {"x": x, "y": y, "n": n, "src": src, "tgt": tgt}
+  cond = np.asarray([d.pair_index if packing.conditions else -1 for d in directions], np.int32)
+  return {"x": x, "y": y, "n": n, "src": src, "tgt": tgt, "cond": cond}
 
 
 def evaluate(params, cfg: MappingConfig, packing: codec.Packing, arrays) -> tuple[jax.Array, jax.Array]:
   """Scores [D, W] of every direction (deterministic) and the mask of their real entries."""
-  def one(x, y, n, src, tgt):
-    pred = codec.map_padded(params, cfg.codec, packing, src, tgt, x)
+  def one(x, y, n, src, tgt, cond):
+    pred = codec.map_padded(params, cfg.codec, packing, src, tgt, x, jnp.full(x.shape[:1], cond))
     return codec.masked_scores(packing, tgt, pred, y, n), codec.score_mask(packing, tgt)
 
-  return jax.vmap(one)(arrays["x"], arrays["y"], arrays["n"], arrays["src"], arrays["tgt"])
+  keys = ("x", "y", "n", "src", "tgt", "cond")
+  return jax.vmap(one)(*(arrays[k] for k in keys))
 
 
 def mean_score(scores_DxW, mask_DxW) -> jax.Array:
@@ -135,9 +149,10 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
 
   def train_step(carry, draws, train):
     params, opt, step = carry
-    d, u_B, masks = draws
+    d, u_B, drop_condition_B, masks = draws
     # The batch: B rows of mapping dataset d, drawn with replacement.
     idx_B = jnp.minimum((u_B * train["n"][d]).astype(jnp.int32), train["n"][d] - 1)
+    condition_B = jnp.where(drop_condition_B, -1, d)
     y_a = jax.lax.with_sharding_constraint(train["a"][d][idx_B], batch)
     y_b = jax.lax.with_sharding_constraint(train["b"][d][idx_B], batch)
     masks = tuple(jax.lax.with_sharding_constraint(m, batch) for m in masks)
@@ -145,7 +160,7 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
 
     def loss_fn(params):
       return codec.pair_loss(params, cfg.codec, packing, cfg.weights, train["fa"][d],
-                             train["fb"][d], y_a, y_b, masks=masks)
+                             train["fb"][d], y_a, y_b, masks=masks, condition_B=condition_B)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt = tx.update(grads, opt, params)
@@ -155,15 +170,19 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
     # All randomness of the epoch in three calls: one mapping dataset per step (uniformly, so
     # small sets are oversampled), batch positions, and dropout masks of both encoders.
     key = jax.random.fold_in(key, state["step"])
-    k_pick, k_rows, k_drop = jax.random.split(key, 3)
+    k_pick, k_rows, k_drop, k_cond = jax.random.split(key, 4)
     S, B = cfg.eval_every, cfg.batch_size
-    d_S = jax.random.randint(k_pick, (S,), 0, train["n"].shape[0])
+    if cfg.sampling == "proportional":
+      d_S = jax.random.categorical(k_pick, jnp.log(train["n"].astype(jnp.float32)), shape=(S,))
+    else:
+      d_S = jax.random.randint(k_pick, (S,), 0, train["n"].shape[0])
     u_SxB = jax.random.uniform(k_rows, (S, B))
+    drop_condition_SxB = jax.random.bernoulli(k_cond, cfg.condition_dropout, (S, B))
     masks = codec.dropout_masks(k_drop, cfg.codec, (S, B, 2))  # per layer [S, B, 2 encoders, width]
     # Only what a step changes is carried through the loop; the best state waits outside it.
     carry = (state["params"], state["opt"], state["step"])
     (params, opt, step), (loss_S, terms_S) = jax.lax.scan(
-        lambda c, draws: train_step(c, draws, train), carry, (d_S, u_SxB, masks))
+        lambda c, draws: train_step(c, draws, train), carry, (d_S, u_SxB, drop_condition_SxB, masks))
     state = {**state, "params": params, "opt": opt, "step": step}
     dev_score = mean_score(*evaluate(params, cfg, packing, dev))
     improved = dev_score > state["best_score"]
@@ -189,8 +208,7 @@ def checkpoint_manager(directory: pathlib.Path, cfg: MappingConfig) -> ocp.Check
 def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Path,
                epoch_fn=None, show_progress: bool = True) -> dict:
   """Trains one seed (resuming from its latest checkpoint) and returns the best params + scores."""
-  layout = layout_of(pairs)
-  packing = codec.Packing.of(layout)
+  packing = packing_of(cfg, pairs)
   directions = directions_of(pairs)
   epoch_fn = epoch_fn or make_epoch_fn(cfg, packing, mesh)
   replicated = mesh_lib.replicated(mesh)
@@ -253,9 +271,13 @@ def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Pat
   best = state["best_params"]
   test = jax.device_put(direction_arrays(packing, pairs, "test"), replicated)
   jit_eval = jax.jit(lambda p, a: evaluate(p, cfg, packing, a))
-  return {"seed": seed, "params": best, "best_dev": float(state["best_score"]),
-          "dev": _per_direction(directions, *jit_eval(best, dev)),
-          "test": _per_direction(directions, *jit_eval(best, test))}
+  out = {"seed": seed, "params": best, "best_dev": float(state["best_score"]),
+         "dev": _per_direction(directions, *jit_eval(best, dev)),
+         "test": _per_direction(directions, *jit_eval(best, test))}
+  if packing.conditions:  # what inference without a dataset name gets
+    unconditioned = {**test, "cond": jnp.full_like(test["cond"], -1)}
+    out["test_unconditioned"] = _per_direction(directions, *jit_eval(best, unconditioned))
+  return out
 
 
 def _per_direction(directions, scores_DxW, mask_DxW) -> dict[str, np.ndarray]:
@@ -277,8 +299,10 @@ def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   mesh_lib.check_batch_divides(cfg.batch_size, mesh)
   if cfg.steps % cfg.eval_every:
     raise ValueError(f"steps ({cfg.steps}) must be a multiple of eval_every ({cfg.eval_every})")
+  if cfg.sampling not in ("uniform", "proportional"):
+    raise ValueError(f"sampling must be 'uniform' or 'proportional', got {cfg.sampling!r}")
   pairs = [mapping_data.load_pair(name) for name in cfg.pairs]
-  packing = codec.Packing.of(layout_of(pairs))
+  packing = packing_of(cfg, pairs)
   if mesh_lib.is_writer():
     workdir.mkdir(parents=True, exist_ok=True)
     config_lib.dump(cfg, workdir / "config.json")
@@ -303,5 +327,5 @@ def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   if mesh_lib.is_writer():
     report.write(workdir, results, report.mapping_markdown(results))
   checkpoint.export_model(workdir, chosen["params"], packing.layout, cfg, stage="mapping",
-                          seed=chosen["seed"])
+                          seed=chosen["seed"], extra={"conditions": list(packing.conditions)})
   return results
