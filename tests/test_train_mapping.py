@@ -110,3 +110,29 @@ def test_load_errors_are_clear(tmp_path):
     emojax.load(tmp_path / "nothing")
   with pytest.raises(emojax.checkpoint.CheckpointError, match="holds no exported model"):
     emojax.load(tmp_path)
+
+
+def _latest_state(seed_dir):
+  import orbax.checkpoint as ocp
+  with ocp.CheckpointManager(seed_dir / "checkpoints") as manager:
+    step = manager.latest_step()
+    return step, manager.restore(step, args=ocp.args.StandardRestore())
+
+
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_run, tmp_path):
+  workdir, _ = tiny_run  # test_rerun_resumes... extended it from 4 to 6 steps
+  proc = _launch(tmp_path, "steps=6")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  step_a, resumed = _latest_state(workdir / "seed_1")
+  step_b, straight = _latest_state(tmp_path / "seed_1")
+  assert step_a == step_b == 3
+  chex.assert_trees_all_equal(resumed["params"], straight["params"])
+  chex.assert_trees_all_equal(resumed["opt"], straight["opt"])
+
+
+def test_non_finite_training_stops_with_step_and_checkpoint(tmp_path):
+  cfg = train_mapping.MappingConfig(pairs=("de_vad_be5",), steps=4, eval_every=2,
+                                    learning_rate=1e30, checkpoint_every=1)
+  pairs = [mapping_data.load_pair("de_vad_be5")]
+  with pytest.raises(FloatingPointError, match=r"non-finite loss or parameters in epoch \d+ \(steps"):
+    train_mapping.train_seed(cfg, 0, pairs, mesh_lib.make_mesh(1), tmp_path, show_progress=False)
