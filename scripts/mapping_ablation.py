@@ -23,6 +23,7 @@ VARIANTS = {
     "paper, no dropout": PAPER + ["codec.dropout=0.0"],
     "dataset conditioning": ["condition_on_dataset=true"],
     "dataset conditioning, similarity 0.1": ["condition_on_dataset=true", "weights.similarity=0.1"],
+    "dataset conditioning, dropped 75%": ["condition_on_dataset=true", "condition_dropout=0.75"],
 }
 
 
@@ -30,11 +31,11 @@ def main():
   p = argparse.ArgumentParser()
   p.add_argument("--seeds", default="0,1,2")
   p.add_argument("--out", default=str(ROOT / "checkpoints" / "ablation"))
-  p.add_argument("--only", default=None, help="comma-separated variant names")
+  p.add_argument("--only", default=None, help="variant names separated by ;")
   args = p.parse_args()
   out = pathlib.Path(args.out)
   rows = []
-  names = args.only.split(",") if args.only else list(VARIANTS)
+  names = args.only.split(";") if args.only else list(VARIANTS)
   for name in names:
     workdir = out / name.replace(" ", "_").replace(",", "")
     start = time.perf_counter()
@@ -47,9 +48,12 @@ def main():
     uncond = res["codec"].get("test_unconditioned")
     rows.append(f"| {name} | `{' '.join(VARIANTS[name]) or '(defaults)'}` | {f(res['codec']['test']['mean'])} | "
                 f"{f(uncond['mean']) if uncond else '–'} | {f(res['baseline']['test']['mean'])} | {seconds:.0f} s |")
+    (workdir / "ablation_row.md").write_text(rows[-1] + "\n")
     print(rows[-1], flush=True)
+  # The table holds every variant run so far into this directory, in declaration order.
+  rows = [(out / n.replace(" ", "_").replace(",", "") / "ablation_row.md") for n in VARIANTS]
   table = ["| variant | overrides | codec test r | codec, dataset not named | baselines test r | wall |",
-           "|---|---|---|---|---|---|", *rows]
+           "|---|---|---|---|---|---|", *(r.read_text().strip() for r in rows if r.exists())]
   (out / "ablation.md").write_text("\n".join(table) + "\n")
   print("\n".join(table))
 
