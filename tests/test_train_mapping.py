@@ -136,3 +136,13 @@ def test_non_finite_training_stops_with_step_and_checkpoint(tmp_path):
   pairs = [mapping_data.load_pair("de_vad_be5")]
   with pytest.raises(FloatingPointError, match=r"non-finite loss or parameters in epoch \d+ \(steps"):
     train_mapping.train_seed(cfg, 0, pairs, mesh_lib.make_mesh(1), tmp_path, show_progress=False)
+
+
+def test_plausibility_table(tiny_run):
+  from emojax import plausibility
+  result = plausibility.plausibility(emojax.load(tiny_run[0]))
+  pairs = {(r["a"], r["b"]) for r in result["rows"]}
+  assert ("va:valence", "be5:joy") in pairs and ("va:valence", "va:arousal") in pairs
+  assert ("vad:valence", "va:valence") not in pairs  # tied rows are left out
+  assert -1.0 <= result["spearman"] <= 1.0
+  assert "Spearman" in plausibility.markdown(result)
