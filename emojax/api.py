@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import checkpoint, codec, formats, train_mapping
+from emojax import checkpoint, codec, content_data, formats, train_content, train_mapping
 
 
 def _bucket(n: int) -> int:
@@ -115,9 +115,104 @@ class EmotionModel:
     return self.decode_embeddings(self.embed_labels(values, source, dataset), target)
 
 
-def load(workdir: str | pathlib.Path = "checkpoints/mapping") -> EmotionModel:
+class ContentModel(EmotionModel):
+  """A stage-2 workdir: its exported content encoder G plus the stage-1 codec it was trained
+  against (everything of EmotionModel works unchanged). `embed(items)` gives G's 100-d embeddings,
+  `predict(items, fmt=...)` applies the frozen head of any format the codec knows. The word
+  encoder reads English words (non-English lexicons were embedded through English glosses)."""
+
+  def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, encoder_params, cfg):
+    super().__init__(stage1.workdir, stage1.meta, stage1.params, stage1.config)
+    self.workdir, self.stage1, self.content_meta, self.content_config = workdir, stage1, meta, cfg
+    self.modality = meta["modality"]
+    self.encoder_params = encoder_params
+    self._module = train_content.encoder_module(cfg.encoder, stage1.config.codec.embedding_dim)
+
+  def __repr__(self) -> str:
+    return (f"ContentModel({str(self.workdir)!r}, modality={self.modality!r}, encoder="
+            f"{self.content_meta['encoder']['run']!r}, stage1={str(self.stage1.workdir)!r}, "
+            f"formats={list(self.layout.formats)})")
+
+  @functools.partial(jax.jit, static_argnums=(0,))
+  def _encode(self, params, x_NxD):
+    return self._module.apply({"params": params}, x_NxD, deterministic=True)
+
+  def _features(self, items, modality: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if modality != self.modality:
+      later = " (not implemented yet)" if modality in ("texts", "images") else ""
+      raise ValueError(f"modality {modality!r}{later}: this model's content encoder reads "
+                       f"{self.modality!r}")
+    items = [items] if isinstance(items, str) else list(items)
+    if not items:
+      raise ValueError("no items given")
+    for i, item in enumerate(items):
+      if not isinstance(item, str):
+        raise TypeError(f"item {i} is {type(item).__name__}, not a str: {item!r}")
+      if not item.strip():
+        raise ValueError(f"item {i} is an empty string")
+    x, found = content_data.word_features(self.content_meta["feature"]["vectors"], items)
+    return x, found, items
+
+  def embed(self, items, modality: str = "words", *, oov: str = "raise") -> np.ndarray:
+    """Emotion embeddings (N x 100) of English words (a str or a list of them). Words without a
+    vector raise a ValueError naming them, or give NaN rows with oov="nan"."""
+    if oov not in ("raise", "nan"):
+      raise ValueError(f"oov must be 'raise' or 'nan', got {oov!r}")
+    x, found, items = self._features(items, modality)
+    if not found.all() and oov == "raise":
+      missing = [w for w, f in zip(items, found) if not f]
+      raise ValueError(f"{len(missing)} item(s) have no {self.content_meta['feature']['vectors']} "
+                       f"vector (out of vocabulary): {missing[:5]}; oov='nan' gives NaN rows")
+    padded = np.zeros((_bucket(len(x)), x.shape[1]), np.float32)
+    padded[:len(x)] = x
+    e = np.array(self._encode(self.encoder_params, jnp.asarray(padded)))[:len(x)]
+    e[~found] = np.nan
+    return e
+
+  def predict(self, items, modality: str = "words", fmt: str | None = None, *,
+              oov: str = "raise") -> np.ndarray:
+    """The head of `fmt` on the items' embeddings: canonical units (class formats: probabilities)."""
+    if fmt is None:
+      raise ValueError(f"predict needs fmt=..., one of {list(self.layout.formats)}")
+    target = self._format(fmt)
+    e = self.embed(items, modality, oov=oov)
+    ok = np.isfinite(e).all(1)
+    out = np.full((len(e), target.size), np.nan, np.float32)
+    if ok.any():
+      out[ok] = self.decode_embeddings(e[ok], fmt)
+    return out
+
+
+def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path | None) -> ContentModel:
+  cfg = checkpoint.config_from_meta(train_content.ContentConfig, meta)
+  recorded = meta["stage1"]
+  path = pathlib.Path(stage1 if stage1 is not None else recorded["path"])
+  if not (path / checkpoint.MODEL_JSON).is_file():
+    raise checkpoint.CheckpointError(
+        f"{workdir} was trained against the stage-1 checkpoint {recorded['path']}, and {path} holds "
+        f"no exported model; put that checkpoint back, or pass load(..., stage1=<where it is now>)")
+  fingerprint = train_content.stage1_fingerprint(path)
+  if fingerprint != recorded["fingerprint"]:
+    raise checkpoint.CheckpointError(
+        f"{workdir} was trained against the stage-1 checkpoint {recorded['path']} (fingerprint "
+        f"{recorded['fingerprint'][:12]}), but {path} holds another model ({fingerprint[:12]}): its "
+        f"heads would not fit the encoder. Point stage1= at the original or retrain stage 2")
+  s1 = load(path)
+  module = train_content.encoder_module(cfg.encoder, s1.config.codec.embedding_dim)
+  dim = meta["feature"]["dim"]
+  abstract = jax.eval_shape(
+      lambda k: module.init(k, jnp.zeros((1, dim)), deterministic=True)["params"], jax.random.key(0))
+  return ContentModel(workdir, meta, s1, checkpoint.restore_params(workdir, abstract), cfg)
+
+
+def load(workdir: str | pathlib.Path = "checkpoints/mapping",
+         stage1: str | pathlib.Path | None = None) -> EmotionModel:
+  """Opens a stage-1 workdir (EmotionModel) or a stage-2 one (ContentModel, checked against the
+  stage-1 checkpoint it recorded; `stage1` names that checkpoint's new place if it moved)."""
   workdir = pathlib.Path(workdir)
   meta = checkpoint.read_meta(workdir)
+  if meta.get("stage") == "content":
+    return _load_content(workdir, meta, stage1)
   cfg = checkpoint.config_from_meta(train_mapping.MappingConfig, meta)
   packing = codec.Packing.of(formats.head_layout(meta["formats"]), tuple(meta.get("conditions", ())))
   abstract = jax.eval_shape(lambda k: codec.init_params(k, cfg.codec, packing), jax.random.key(0))

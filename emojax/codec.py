@@ -180,6 +180,11 @@ def masked_loss(packing: Packing, f, pred_BxW, y_BxW):
       1: lambda: jnp.mean(optax.softmax_cross_entropy(jnp.where(mask_W > 0, pred_BxW, _NEG), y_BxW)),
       2: lambda: jnp.sum(mask_W * optax.sigmoid_binary_cross_entropy(pred_BxW, y_BxW)) / count,
   }
+  return _select_kind(packing, kind, by_kind)
+
+
+def _select_kind(packing: Packing, kind, by_kind: dict):
+  """by_kind[kind]() for a traced kind, building only the kinds present in this model."""
   present = sorted(set(packing.kind_F.tolist()))
   out = by_kind[present[-1]]()
   for k in present[:-1]:
@@ -216,21 +221,28 @@ def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, 
 
 def masked_scores(packing: Packing, f, pred_NxW, y_NxW, n):
   """Score of target format f over the first n rows: Pearson r per variable, or accuracy/macro F1
-  in entry 0 for class formats (see `score_mask`)."""
+  in entry 0 for class formats (see `score_mask`). Only the kinds this model has are computed."""
   row_N = (jnp.arange(pred_NxW.shape[0]) < n).astype(jnp.float32)[:, None]
   mean = lambda x: jnp.sum(row_N * x, 0) / n
-  p, t = pred_NxW - mean(pred_NxW), y_NxW - mean(y_NxW)
-  r_W = mean(p * t) / jnp.sqrt(jnp.maximum(mean(p * p) * mean(t * t), 1e-24))
   mask_W = jnp.asarray(packing.mask_FxW)[f]
-  hits = jnp.argmax(jnp.where(mask_W > 0, pred_NxW, _NEG), -1) == jnp.argmax(y_NxW, -1)
-  accuracy = mean(hits[:, None].astype(jnp.float32))[0]
-  pred_on, gold_on = (pred_NxW > 0) & (row_N > 0), (y_NxW > 0.5) & (row_N > 0)
-  tp, fp = jnp.sum(pred_on & gold_on, 0), jnp.sum(pred_on & ~gold_on, 0)
-  fn = jnp.sum(~pred_on & gold_on, 0)
-  macro_f1 = jnp.sum(mask_W * 2 * tp / jnp.maximum(2 * tp + fp + fn, 1)) / jnp.sum(mask_W)
   kind = jnp.asarray(packing.kind_F)[f]
-  single_W = jnp.zeros_like(r_W).at[0].set(jnp.where(kind == 1, accuracy, macro_f1))
-  return jnp.where(kind == 0, r_W, single_W)
+
+  def pearson_W():
+    p, t = pred_NxW - mean(pred_NxW), y_NxW - mean(y_NxW)
+    return mean(p * t) / jnp.sqrt(jnp.maximum(mean(p * p) * mean(t * t), 1e-24))
+
+  def accuracy_W():
+    hits = jnp.argmax(jnp.where(mask_W > 0, pred_NxW, _NEG), -1) == jnp.argmax(y_NxW, -1)
+    return jnp.zeros_like(mask_W).at[0].set(mean(hits[:, None].astype(jnp.float32))[0])
+
+  def macro_f1_W():
+    pred_on, gold_on = (pred_NxW > 0) & (row_N > 0), (y_NxW > 0.5) & (row_N > 0)
+    tp, fp = jnp.sum(pred_on & gold_on, 0), jnp.sum(pred_on & ~gold_on, 0)
+    fn = jnp.sum(~pred_on & gold_on, 0)
+    f1 = jnp.sum(mask_W * 2 * tp / jnp.maximum(2 * tp + fp + fn, 1)) / jnp.sum(mask_W)
+    return jnp.zeros_like(mask_W).at[0].set(f1)
+
+  return _select_kind(packing, kind, {0: pearson_W, 1: accuracy_W, 2: macro_f1_W})
 
 
 def score_mask(packing: Packing, f) -> jax.Array:
