@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -119,7 +120,9 @@ class ContentModel(EmotionModel):
   """A stage-2 workdir: its exported content encoder G plus the stage-1 codec it was trained
   against (everything of EmotionModel works unchanged). `embed(items)` gives G's 100-d embeddings,
   `predict(items, fmt=...)` applies the frozen head of any format the codec knows. The word
-  encoder reads English words (non-English lexicons were embedded through English glosses)."""
+  encoder reads English words (non-English lexicons were embedded through English glosses); the
+  text encoder reads any non-empty strings (MiniLM, truncated at the trained max_length); the image
+  encoder reads image files or arrays of any size and channel count (MobileNetV2 pooled features)."""
 
   def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, encoder_params, cfg):
     super().__init__(stage1.workdir, stage1.meta, stage1.params, stage1.config)
@@ -139,9 +142,10 @@ class ContentModel(EmotionModel):
 
   def _features(self, items, modality: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if modality != self.modality:
-      later = " (not implemented yet)" if modality in ("texts", "images") else ""
-      raise ValueError(f"modality {modality!r}{later}: this model's content encoder reads "
+      raise ValueError(f"modality {modality!r}: this model's content encoder reads "
                        f"{self.modality!r}")
+    if self.modality == "images":
+      return self._image_features(items)
     items = [items] if isinstance(items, str) else list(items)
     if not items:
       raise ValueError("no items given")
@@ -150,8 +154,40 @@ class ContentModel(EmotionModel):
         raise TypeError(f"item {i} is {type(item).__name__}, not a str: {item!r}")
       if not item.strip():
         raise ValueError(f"item {i} is an empty string")
+    if self.modality == "texts":  # MiniLM pooled features with the settings the encoder was trained on
+      from emojax import text_data
+      max_length, notice = self.content_meta["feature"]["max_length"], []
+      x = text_data.text_features(items, max_length, notice=notice)
+      if notice and not getattr(self, "_truncation_noted", False):
+        self._truncation_noted = True  # said once per model
+        warnings.warn(f"{notice[0]} text(s) longer than {max_length} MiniLM tokens were truncated "
+                      f"to their first {max_length} tokens (said once per model)", stacklevel=3)
+      return x, np.ones(len(items), bool), items
     x, found = content_data.word_features(self.content_meta["feature"]["vectors"], items)
     return x, found, items
+
+  def _image_features(self, items) -> tuple[np.ndarray, np.ndarray, list]:
+    """Images: a path, an HxW / HxWxC array (C = 1, 3 or 4; uint8 or float in [0, 1]), an NxHxWxC
+    array, or a list of these, any size. MobileNetV2 pooled features as in training; an unreadable
+    file raises a ValueError naming it."""
+    from emojax import image_data
+    if isinstance(items, (str, pathlib.Path)) or (isinstance(items, np.ndarray) and items.ndim in (2, 3)):
+      items = [items]
+    items = list(items)
+    if not items:
+      raise ValueError("no images given")
+    for i, item in enumerate(items):
+      if not isinstance(item, (str, pathlib.Path, np.ndarray)):
+        raise TypeError(f"image {i} is {type(item).__name__}, not a path or a numpy array")
+    x = image_data.image_features(items)
+    return x, np.ones(len(items), bool), items
+
+  def embed_features(self, x_NxD) -> np.ndarray:
+    """Emotion embeddings of precomputed features (e.g. a stage-2 feature cache), N x 100."""
+    x = np.asarray(x_NxD, np.float32)
+    padded = np.zeros((_bucket(len(x)), x.shape[1]), np.float32)
+    padded[:len(x)] = x
+    return np.array(self._encode(self.encoder_params, jnp.asarray(padded)))[:len(x)]
 
   def embed(self, items, modality: str = "words", *, oov: str = "raise") -> np.ndarray:
     """Emotion embeddings (N x 100) of English words (a str or a list of them). Words without a

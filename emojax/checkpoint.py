@@ -38,7 +38,8 @@ def export_model(workdir: pathlib.Path, params, layout: formats.HeadLayout, cfg,
   workdir = pathlib.Path(workdir).resolve()
   final, tmp = workdir / MODEL_DIR, workdir / f"{MODEL_DIR}.tmp"
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(tmp, params, force=True)
+  # Host arrays: the model must restore on any topology, not the mesh it was trained on.
+  checkpointer.save(tmp, jax.device_get(params), force=True)
   checkpointer.wait_until_finished()
   checkpointer.close()
   if not mesh_lib.is_writer():
@@ -80,7 +81,9 @@ def read_meta(workdir: pathlib.Path) -> dict:
 def restore_params(workdir: pathlib.Path, abstract_params):
   """Restores the exported parameters into the structure/shapes of `abstract_params`."""
   path = (pathlib.Path(workdir) / MODEL_DIR).resolve()
-  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), abstract_params)
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=device),
+                        abstract_params)
   checkpointer = ocp.StandardCheckpointer()
   try:
     return checkpointer.restore(path, target)

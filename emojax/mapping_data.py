@@ -43,9 +43,13 @@ PAIRS: dict[str, MappingPair] = {p.name: p for p in [
     MappingPair("en_vad_be6", "emobank_vad", "afftext_be6",
                 split_from="file:emotion_embeddings_splits/AffTextEB_splits.json",
                 description="English headlines, EmoBank VAD ∩ SemEval-2007 Affective Text BE6"),
+    # Stage 2 for texts only (BsZ mapping nets, siblings): the same headlines in the BE5 view.
+    MappingPair("en_vad_be5", "emobank_vad", "afftext_be5", split_from="pair:en_vad_be6",
+                description="English headlines, EmoBank VAD ∩ Affective Text BE5 (stage 2 only)"),
 ]}
 
-DEFAULT_PAIRS = tuple(PAIRS)
+STAGE2_ONLY = ("en_vad_be5",)  # same items as en_vad_be6: stage 1 would count them twice
+DEFAULT_PAIRS = tuple(p for p in PAIRS if p not in STAGE2_ONLY)
 
 
 def get_pair(name: str) -> MappingPair:

@@ -1,0 +1,1027 @@
+"""Stage 2: content encoders trained into the frozen emotion space, every condition of METHOD.md.
+
+Reads top to bottom: config -> the frozen stage-1 model (`emojax.load`, fingerprinted) -> content
+data as cached feature matrices (`emojax.content_data`; words today, texts/images plug in with
+another encoder shape) -> a plan of training *runs* -> runs grouped by epoch length, each group
+trained as ONE vmapped, compiled epoch function -> evaluation, zero-shot, results, export.
+
+Conditions are configurations of one loop, not scripts. A run trains one encoder G (features ->
+Dropout/Dense/LeakyReLU blocks -> Dense 100) on one or more datasets:
+  Bsl  its own Dense output of n_variables instead of the shared space,
+  Sng  prediction = codec.decode(stage-1 params, packing, format, G(x)) with the dataset's format,
+  Aug  Sng + ℓ_F'(H_F' G(x), ŷ') with ŷ' = H_F'(E_F(y)) from the frozen codec (VA/VAD -> BE5, BE5 -> VAD),
+  Mlt  Sng on every dataset of a language at once (one encoder, each example through its own head);
+  BsZ, SnZ, AuZ are evaluations: a Bsl/Sng/Aug encoder of dataset A scored on its sibling B's test
+  items, through a per-direction mapping net A -> B (BsZ, `baselines.train_baselines`) or head B.
+Siblings are the mapping pairs of stage 1 (`content_data.sibling_pairs`).
+
+The stage-1 parameters are a separate, replicated, never-donated jit argument: they are not in the
+train state and never reach the optimizer (tested bit-identical). All runs of a group and all
+seeds are vmapped: parameters carry a leading run axis sharded over the `data` mesh axis (runs are
+independent, so devices never talk); every run takes the group's longest epoch in steps and
+simply skips the steps it does not have, as `baselines.py` does. `plan_groups` picks the grouping
+that wastes the fewest such steps. Each group is resumable from Orbax checkpoints.
+
+  python launch/content.py --modality=words            # 3 seeds, all word datasets and conditions
+  -> test mean r (GloVe 50-d): Bsl .460  Sng .481  Aug .459  Mlt .503  BsZ .390  SnZ .036  AuZ .414,
+     VADER valence r .65; 3-4.5 minutes on the shared 2-core CPU (benchmarks/bench_words.json).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import pathlib
+import time
+import zlib
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from emojax import baselines, checkpoint, codec, content_data, formats, image_data, mapping_data, metrics
+from emojax import mesh as mesh_lib, progress, report, splits, train_mapping
+from emojax import config as config_lib
+
+MODALITIES = ("words", "texts", "images")
+CONDITIONS = ("Bsl", "Sng", "Aug", "Mlt", "BsZ", "SnZ", "AuZ")
+TRAINED = ("Bsl", "Sng", "Aug", "Mlt")
+ZERO_SHOT_OF = {"Bsl": "BsZ", "Sng": "SnZ", "Aug": "AuZ"}  # trained condition -> its zero-shot use
+PAPER_WORDS = {"Bsl": .807, "Sng": .808, "Aug": .805, "Mlt": .824, "BsZ": .751, "SnZ": .670, "AuZ": .750}
+# Texts (BERT-base, fine-tuned): per dataset; zero-shot cells from the sibling's encoder.
+PAPER_TEXTS = {"emobank_vad": {"Bsl": .625, "Sng": .618, "Aug": .629, "BsZ": .371, "SnZ": .353, "AuZ": .395},
+               "afftext_be5": {"Bsl": .747, "Sng": .749, "Aug": .758, "BsZ": .573, "SnZ": .387, "AuZ": .572}}
+PAPER_TEXT_VARIABLES = {("emobank_vad", "Aug"): {"valence": .795, "arousal": .562, "dominance": .518}}
+# Images (ImageNet ResNet-34, fine-tuned; AffectNet VA, not BASS): only Bsl and Aug were reported.
+PAPER_IMAGES = {"Bsl": .559, "Aug": .576}
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+  """Content encoder: Dropout(dropout[0]), then per hidden width Dense -> LeakyReLU -> Dropout."""
+
+  hidden: tuple[int, ...] = (256, 128)  # words (METHOD.md); texts/images: () on pooled features
+  dropout: tuple[float, ...] = (0.2, 0.5, 0.5)  # texts/images: (0.5,)
+  leaky_slope: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class ContentConfig:
+  """Stage-2 run. Defaults are the paper's word experiment (METHOD.md step 2), 3 seeds."""
+
+  modality: str = "words"
+  stage1: str = "checkpoints/mapping"  # stage-1 workdir (relative: to the current directory)
+  datasets: tuple[str, ...] = tuple(content_data.WORD_DATASETS)
+  conditions: tuple[str, ...] = CONDITIONS
+  vectors: str = "glove50"  # words: glove50 | spacy300
+  encoder: EncoderConfig = EncoderConfig()
+  learning_rate: float = 1e-3
+  batch_size: int = 128
+  epochs: int = 70  # best dev epoch is kept
+  seeds: tuple[int, ...] = (0, 1, 2)
+  augment: tuple[str, ...] = ("va:be5", "vad:be5", "be5:vad")  # dataset format:synthetic format
+  aug_weight: float = 1.0
+  mapping_epochs: int = 50  # BsZ per-direction mapping nets (METHOD.md step-1 baseline schedule)
+  mapping_batch_size: int = 32
+  max_groups: int = 3  # compiled calls at most; more groups waste fewer padded steps
+  checkpoint_every: int = 10  # epochs between Orbax saves of a group's state
+  export: str = "warriner_vad:Aug"  # "<dataset>:<condition>" of the encoder `emojax.load` serves
+  vader: bool = True  # words: zero-shot VADER valence check with the exported dataset's encoders
+  feature_cache: str = ""  # "" = <workdir>/features
+  max_length: int = 128  # texts: MiniLM tokens per text (longer texts are truncated)
+  max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
+  # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
+  num_devices: int = 0  # 0 = every device of the platform
+
+
+def default_config(modality: str, **fields) -> ContentConfig:
+  """The paper's setting of a modality; texts: frozen MiniLM features -> Dropout 0.5 -> Dense 100."""
+  if modality == "texts":
+    from emojax import text_data
+    # Adam 3e-4: best mean dev r over Bsl/Sng/Aug/Mlt among 1e-3 (.509), 3e-4 (.561), 1e-4 (.539).
+    fields = {"datasets": text_data.TEXT_DATASETS, "encoder": EncoderConfig(hidden=(), dropout=(0.5,)),
+              "batch_size": 32, "epochs": 40, "learning_rate": 3e-4, "export": "emobank_vad:Aug",
+              "vader": False, **fields}
+  if modality == "images":  # BASS, both rater populations; no zero-shot (no sibling format)
+    # Adam 3e-4: best mean dev r over the conditions among 1e-3, 3e-4 (README, images section).
+    fields = {"datasets": image_data.IMAGE_DATASETS, "conditions": TRAINED,
+              "encoder": EncoderConfig(hidden=(), dropout=(0.5,)), "batch_size": 32,
+              "learning_rate": 3e-4, "augment": ("va:be5",), "export": "bass_us_va:Aug",
+              "vader": False, **fields}
+  return ContentConfig(modality=modality, **fields)
+
+
+def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
+  if cfg.modality == "texts":
+    from emojax import text_data
+    return {n: text_data.load_texts(n, cache, max_length=cfg.max_length, max_items=cfg.max_items)
+            for n in cfg.datasets}
+  if cfg.modality == "images":
+    return {n: image_data.load_images(n, cache, cfg.max_items) for n in cfg.datasets}
+  return {n: content_data.load_words(n, cfg.vectors, cache) for n in cfg.datasets}
+
+
+# ------------------------------------------------------------------------------------- the encoder
+
+class ContentEncoder(nn.Module):
+  """Features -> emotion embedding; with `own_width`, also Bsl's own output layer (same trunk)."""
+
+  hidden: tuple[int, ...]
+  dropout: tuple[float, ...]
+  leaky_slope: float
+  embedding_dim: int
+  own_width: int = 0
+
+  @nn.compact
+  def __call__(self, x_BxD, *, deterministic: bool = True, keep=None):
+    """Dropout from Flax's rng stream (deterministic=False) or from `keep` masks (`dropout_keep`)."""
+    def drop(i, h):
+      if keep is not None:
+        return jnp.where(keep[i], h / (1.0 - self.dropout[i]), 0.0)
+      return nn.Dropout(self.dropout[i])(h, deterministic=deterministic)
+
+    h = drop(0, x_BxD)
+    for i, width in enumerate(self.hidden):
+      h = drop(i + 1, nn.leaky_relu(nn.Dense(width)(h), self.leaky_slope))
+    e_BxE = nn.Dense(self.embedding_dim, name="embed")(h)
+    if not self.own_width:
+      return e_BxE
+    return e_BxE, nn.Dense(self.own_width, name="own")(h)
+
+
+def dropout_keep(rng, module: ContentEncoder, batch: int, dim: int) -> tuple[jax.Array, ...]:
+  """Keep-masks of every dropout layer for one batch from ONE random draw: an entry is kept when
+  murmur3's 32-bit finaliser of (its position, a random seed) falls below keep * 2^32, as in
+  `codec.dropout_masks` (threefry bernoulli draws cost a large share of a small step on CPU)."""
+  widths = (dim, *module.hidden)
+  rate_C = np.repeat(np.asarray(module.dropout, np.float64), widths)
+  threshold_C = np.minimum(np.round((1.0 - rate_C) * 2**32), 2**32 - 1).astype(np.uint32)
+  seed = jax.random.bits(rng, (), jnp.uint32)
+  h = jax.lax.iota(jnp.uint32, batch * sum(widths)).reshape(batch, -1) * jnp.uint32(0x9E3779B1) + seed
+  h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
+  h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
+  keep_BxC = ((h ^ (h >> 16)) < jnp.asarray(threshold_C)) | jnp.asarray(rate_C == 0.0)
+  bounds = np.cumsum((0, *widths))
+  return tuple(keep_BxC[:, a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def encoder_module(cfg: EncoderConfig, embedding_dim: int, own_width: int = 0) -> ContentEncoder:
+  if len(cfg.dropout) != len(cfg.hidden) + 1:
+    raise ValueError(f"encoder.dropout needs one rate before the first layer and one per hidden "
+                     f"layer: {len(cfg.hidden) + 1} values, got {cfg.dropout}")
+  return ContentEncoder(cfg.hidden, cfg.dropout, cfg.leaky_slope, embedding_dim, own_width)
+
+
+def exported_params(params):
+  """The encoder as `emojax.load` serves it: the shared-space path, without Bsl's own output."""
+  return {k: v for k, v in params.items() if k != "own"}
+
+
+# ------------------------------------------------------------------------------- losses and scores
+
+def example_losses(packing: codec.Packing, f_B, pred_BxW, y_BxW):
+  """ℓ_F of every example under its own format (codec.masked_loss on one row): [B]."""
+  one = lambda f, p, y: codec.masked_loss(packing, f, p[None], y[None])
+  return jax.vmap(one)(f_B, pred_BxW, y_BxW)
+
+
+def decode_each(frozen, packing: codec.Packing, f_B, e_BxE):
+  """Frozen head of each example's own format, [B, W]: codec.decode row by row, computed as every
+  head row at once (one small matmul) and a gather of each example's columns."""
+  all_BxV = e_BxE @ frozen["bank"].T
+  return jnp.take_along_axis(all_BxV, jnp.asarray(packing.rows_FxW)[f_B], axis=1)
+
+
+def group_mean(loss_B, group_B, num_groups: int):
+  """Σ over datasets of the run of the mean loss over that dataset's examples in the batch."""
+  onehot_BxG = jax.nn.one_hot(group_B, num_groups)
+  return jnp.sum((loss_B @ onehot_BxG) / jnp.maximum(onehot_BxG.sum(0), 1.0))
+
+
+def host_scores(fmt: formats.LabelFormat, pred_NxW: np.ndarray, y_NxW: np.ndarray) -> np.ndarray:
+  """The paper's metric of a format on host arrays: r per variable, or accuracy / macro F1."""
+  pred, y = jnp.asarray(pred_NxW[:, :fmt.size]), jnp.asarray(y_NxW[:, :fmt.size])
+  return np.asarray(metrics.format_scores(fmt, pred, y), np.float64)
+
+
+# ----------------------------------------------------------------------------------- stage-1 model
+
+def stage1_fingerprint(workdir: str | pathlib.Path) -> str:
+  """sha256 over the exported stage-1 model: model.json and every file of model/ (path + bytes)."""
+  workdir = pathlib.Path(workdir)
+  digest = hashlib.sha256((workdir / checkpoint.MODEL_JSON).read_bytes())
+  for path in sorted((workdir / checkpoint.MODEL_DIR).rglob("*")):
+    if path.is_file():
+      digest.update(str(path.relative_to(workdir)).encode())
+      digest.update(path.read_bytes())
+  return digest.hexdigest()
+
+
+def load_stage1(path: str | pathlib.Path):
+  from emojax import api  # api imports this module for stage-2 loading
+  path = pathlib.Path(path).resolve()
+  if not (path / checkpoint.MODEL_JSON).is_file():
+    raise checkpoint.CheckpointError(
+        f"stage-1 checkpoint {path} not found (no {checkpoint.MODEL_JSON}); train it with "
+        f"`python launch/mapping.py --workdir={path}` or set stage1=<workdir of a stage-1 run>")
+  return api.load(path), stage1_fingerprint(path)
+
+
+def augment_map(cfg: ContentConfig) -> dict[str, str]:
+  out = {}
+  for rule in cfg.augment:
+    src, sep, tgt = rule.partition(":")
+    if not sep:
+      raise ValueError(f"augment rule {rule!r} must look like <format>:<format>, e.g. va:be5")
+    out[src] = tgt
+  return out
+
+
+def synthetic_labels(stage1, source: str, target: str, y_NxV: np.ndarray) -> np.ndarray:
+  """ŷ' = H_F'(E_F(y)) with the frozen codec (no dropout); one-hot argmax / 0-1 for class formats."""
+  out = stage1.map_labels(y_NxV, source, target)
+  fmt = formats.get_format(target)
+  if fmt.kind == formats.CLASSES:
+    return np.eye(fmt.size, dtype=np.float32)[out.argmax(-1)]
+  if fmt.kind == formats.MULTILABEL:
+    return (out > 0.5).astype(np.float32)
+  return out.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------- plan
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One encoder to train: a condition on one dataset (several for Mlt) with one seed."""
+
+  condition: str
+  datasets: tuple[str, ...]
+  seed: int
+
+  @property
+  def name(self) -> str:
+    return f"{self.condition}/{'+'.join(self.datasets)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  """An evaluation of a run: its predictions on one dataset part through a head (or own output)."""
+
+  kind: str  # "fit" (a training dataset), "zero" (sibling via head B), "chain" (Bsl output on B)
+  dataset: str
+  part: str
+  fmt: str  # format whose head/variables produce the prediction
+
+
+def siblings_of(names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+  """dataset A -> [(sibling B, mapping pair)] in declaration order of the mapping pairs."""
+  out = {n: [] for n in names}
+  for pair in content_data.sibling_pairs(names):
+    out[pair.table_a].append((pair.table_b, pair.name))
+    out[pair.table_b].append((pair.table_a, pair.name))
+  return out
+
+
+def plan_runs(cfg: ContentConfig, data: dict[str, content_data.ContentData]) -> list[Run]:
+  """Encoders to train: a zero-shot condition alone (e.g. conditions=SnZ) trains the encoders of
+  datasets with a sibling only; Mlt trains one encoder per sibling group."""
+  names, siblings = list(data), siblings_of(list(data))
+  runs = []
+  for seed in cfg.seeds:
+    for cond in ("Bsl", "Sng", "Aug"):
+      if cond in cfg.conditions:
+        runs += [Run(cond, (n,), seed) for n in names]
+      elif ZERO_SHOT_OF[cond] in cfg.conditions:
+        runs += [Run(cond, (n,), seed) for n in names if siblings[n]]
+    if "Mlt" in cfg.conditions:
+      runs += [Run("Mlt", group, seed) for group in mlt_groups(names)]
+  return runs
+
+
+def mlt_groups(names: Sequence[str]) -> list[tuple[str, ...]]:
+  """Datasets one Mlt encoder trains on: sibling groups, plus declared groups of one format rated
+  by several populations (BASS US + China), which no mapping pair links."""
+  extra = [tuple(n for n in names if n in g) for g in image_data.MLT_GROUPS]
+  return content_data.sibling_groups(names) + [g for g in extra if len(g) > 1]
+
+
+def targets_of(run: Run, siblings, fmt: dict[str, str]) -> list[Target]:
+  """Dev and test of each training dataset; test of each sibling for the zero-shot conditions."""
+  a = run.datasets[0]
+  out = [Target("fit", n, part, fmt[n]) for n in run.datasets for part in ("dev", "test")]
+  if run.condition in ("Sng", "Aug"):
+    out += [Target("zero", b, "test", fmt[b]) for b, _ in siblings[a]]
+  if run.condition == "Bsl":
+    out += [Target("chain", b, "test", fmt[a]) for b, _ in siblings[a]]
+  return out
+
+
+def plan_groups(steps_R: Sequence[int], max_groups: int, multiple: int = 1) -> list[list[int]]:
+  """Partition of runs into <= max_groups groups of similar epoch length minimising the padded
+  work Σ_g (|g| rounded up to `multiple`) × max steps in g (exact DP over runs sorted by steps)."""
+  order = sorted(range(len(steps_R)), key=lambda r: steps_R[r])
+  s = [steps_R[r] for r in order]
+  n = len(s)
+  cost = lambda i, j: math.ceil((j - i) / multiple) * multiple * s[j - 1]  # runs order[i:j]
+  best = {(0, 0): (0, [])}
+  for g in range(1, max_groups + 1):
+    for j in range(1, n + 1):
+      options = [(best[(g - 1, i)][0] + cost(i, j), best[(g - 1, i)][1] + [(i, j)])
+                 for i in range(j) if (g - 1, i) in best]
+      if options:
+        best[(g, j)] = min(options, key=lambda o: o[0])
+  _, cuts = min((best[(g, n)] for g in range(1, max_groups + 1) if (g, n) in best), key=lambda o: o[0])
+  return [[order[k] for k in range(i, j)] for i, j in cuts]
+
+
+# ------------------------------------------------------------------------------------------- data
+
+class Pool:
+  """Every dataset part stacked into one device table: features, padded labels, formats, and the
+  synthetic augmentation labels. Runs address it by row index."""
+
+  def __init__(self, data: dict[str, content_data.ContentData], packing: codec.Packing, stage1,
+               augment: dict[str, str]):
+    self.start, x, y, f, ya, fa = {}, [], [], [], [], []
+    self.format = {name: d.format for name, d in data.items()}
+    parts = splits.PARTS
+    synthetic = {name: synthetic_labels(stage1, d.format, augment[d.format],
+                                        np.concatenate([d.y[p] for p in parts]))
+                 for name, d in data.items() if augment.get(d.format) in packing.layout.formats}
+    offset = 0
+    for name, d in data.items():
+      for k, part in enumerate(parts):
+        n = len(d.items[part])
+        self.start[(name, part)] = (offset, n)
+        offset += n
+        x.append(d.x[part])
+        y.append(packing.pad(d.y[part]))
+        f.append(np.full(n, packing.index(d.format), np.int32))
+        target = augment.get(d.format)
+        if target in packing.layout.formats:
+          ya.append(packing.pad(synthetic[name][sum(len(d.items[p]) for p in parts[:k]):][:n]))
+          fa.append(np.full(n, packing.index(target), np.int32))
+        else:  # no rule: these rows are never weighted (only Aug runs weight the synthetic labels)
+          ya.append(np.zeros((n, packing.width), np.float32))
+          fa.append(np.full(n, packing.index(d.format), np.int32))
+    self.arrays = {"x": np.concatenate(x).astype(np.float32), "y": np.concatenate(y),
+                   "f": np.concatenate(f), "ya": np.concatenate(ya), "fa": np.concatenate(fa)}
+
+  def rows(self, dataset: str, part: str) -> np.ndarray:
+    offset, n = self.start[(dataset, part)]
+    return np.arange(offset, offset + n, dtype=np.int32)
+
+
+def _pad_rows(lists: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+  out = np.zeros((len(lists), max([len(l) for l in lists] + [1])), np.int32)
+  for i, l in enumerate(lists):
+    out[i, :len(l)] = l
+  return out, np.asarray([len(l) for l in lists], np.int32)
+
+
+def run_key(run: Run) -> jax.Array:
+  # Keyed by (seed, datasets), not condition: Bsl, Sng and Aug of a dataset start from the same
+  # trunk and see the same batches, so their differences are the condition's alone.
+  return jax.random.fold_in(jax.random.key(run.seed), zlib.crc32("+".join(run.datasets).encode()))
+
+
+def run_arrays(runs: Sequence[Run], pool: Pool, packing: codec.Packing, cfg: ContentConfig,
+               num_slots: int) -> dict:
+  """Per-run index arrays of one group: train rows + dataset slot, dev rows per slot, flags, keys."""
+  train, group, dev, n_dev, dev_f = [], [], [], [], []
+  for run in runs:
+    rows = [pool.rows(n, "train") for n in run.datasets]
+    train.append(np.concatenate(rows))
+    group.append(np.concatenate([np.full(len(r), k, np.int32) for k, r in enumerate(rows)]))
+    slots = [pool.rows(n, "dev") for n in run.datasets]
+    slots += [np.zeros(0, np.int32)] * (num_slots - len(slots))
+    d, n = _pad_rows(slots)
+    dev.append(d)
+    n_dev.append(n)
+    fmt_of = lambda k: packing.index(pool.format[run.datasets[min(k, len(run.datasets) - 1)]])
+    dev_f.append(np.asarray([fmt_of(k) for k in range(num_slots)], np.int32))
+  train_RxN, n_train = _pad_rows(train)
+  group_RxN, _ = _pad_rows(group)
+  width = max(d.shape[1] for d in dev)
+  dev_RxGxN = np.stack([np.pad(d, ((0, 0), (0, width - d.shape[1]))) for d in dev])
+  return {"train": train_RxN, "group": group_RxN, "n_train": n_train,
+          "steps": -(-n_train // cfg.batch_size),
+          "own": np.asarray([r.condition == "Bsl" for r in runs]),
+          "aug": np.asarray([cfg.aug_weight if r.condition == "Aug" else 0.0 for r in runs], np.float32),
+          "dev": dev_RxGxN, "n_dev": np.stack(n_dev), "dev_f": np.stack(dev_f),
+          "key": jax.random.key_data(jnp.stack([run_key(r) for r in runs]))}
+
+
+# -------------------------------------------------------------------------------------- the epoch
+
+def make_predict(module: ContentEncoder, packing: codec.Packing):
+  """(params, frozen, x pool, rows [T, N], formats [T], own) -> predictions [T, N, W], one run."""
+  def predict(p, frozen, x_pool, rows_TxN, f_T, own):
+    def target(rows_N, f):
+      e, o = module.apply({"params": p}, x_pool[rows_N], deterministic=True)
+      return jnp.where(own, o, codec.decode(frozen, packing, f, e))
+    return jax.vmap(target)(rows_TxN, f_T)
+  return predict
+
+
+def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Packing,
+                  mesh: jax.sharding.Mesh, num_slots: int, max_steps: int):
+  """Compiled (state, runs, frozen, pool, epoch) -> (state, metrics) for every run of a group:
+  one shuffled pass per run (max_steps steps, the run's own count active), then dev + best."""
+  tx = optax.adam(cfg.learning_rate)
+  predict = make_predict(module, packing)
+  B = cfg.batch_size
+
+  def one_run(p, opt, best, best_score, run, frozen, pool, epoch):
+    key = jax.random.wrap_key_data(run["key"])
+    k_perm, k_drop = jax.random.split(jax.random.fold_in(key, epoch))
+    n, N = run["n_train"], run["train"].shape[0]
+    order = jnp.argsort(jax.random.uniform(k_perm, (N,)) + (jnp.arange(N) >= n))  # padding last
+
+    def step(carry, s):
+      p, opt = carry
+      pos = order[(s * B + jnp.arange(B)) % n]
+      rows, g = run["train"][pos], run["group"][pos]
+      x, y, f = pool["x"][rows], pool["y"][rows], pool["f"][rows]
+      ya, fa = pool["ya"][rows], pool["fa"][rows]
+
+      def loss_fn(p):
+        keep = dropout_keep(jax.random.fold_in(k_drop, s), module, B, x.shape[1])
+        e, o = module.apply({"params": p}, x, keep=keep)
+        pred = jnp.where(run["own"], o, decode_each(frozen, packing, f, e))
+        loss = group_mean(example_losses(packing, f, pred, y), g, num_slots)
+        aug = group_mean(example_losses(packing, fa, decode_each(frozen, packing, fa, e), ya), g,
+                         num_slots)
+        return loss + run["aug"] * aug
+
+      loss, grads = jax.value_and_grad(loss_fn)(p)
+      updates, new_opt = tx.update(grads, opt, p)
+      active = s < run["steps"]
+      pick = lambda new, old: jnp.where(active, new, old)
+      new = (jax.tree.map(pick, optax.apply_updates(p, updates), p), jax.tree.map(pick, new_opt, opt))
+      return new, jnp.where(active, loss, 0.0)
+
+    (p, opt), loss_S = jax.lax.scan(step, (p, opt), jnp.arange(max_steps))
+    pred_GxNxW = predict(p, frozen, pool["x"], run["dev"], run["dev_f"], run["own"])
+
+    def slot_score(pred, rows, n, f):
+      r_W = codec.masked_scores(packing, f, pred, pool["y"][rows], jnp.maximum(n, 1))
+      mask_W = codec.score_mask(packing, f)
+      return jnp.sum(r_W * mask_W) / jnp.sum(mask_W)
+
+    score_G = jax.vmap(slot_score)(pred_GxNxW, run["dev"], run["n_dev"], run["dev_f"])
+    used_G = (run["n_dev"] > 0).astype(jnp.float32)
+    dev = jnp.sum(score_G * used_G) / jnp.maximum(used_G.sum(), 1.0)
+    improved = dev > best_score
+    best = jax.tree.map(lambda a, b: jnp.where(improved, a, b), p, best)
+    finite = jnp.isfinite(loss_S).all() & jnp.all(jnp.stack(
+        [jnp.isfinite(x).all() for x in jax.tree.leaves(p)]))
+    out = {"loss": loss_S.sum() / run["steps"], "dev": dev, "improved": improved, "finite": finite}
+    return p, opt, best, jnp.where(improved, dev, best_score), out
+
+  def epoch(state, runs, frozen, pool, epoch_index):
+    vmapped = jax.vmap(one_run, in_axes=(0, 0, 0, 0, 0, None, None, None))
+    p, opt, best, best_score, out = vmapped(state["params"], state["opt"], state["best"],
+                                            state["best_score"], runs, frozen, pool, epoch_index)
+    return {"params": p, "opt": opt, "best": best, "best_score": best_score}, out
+
+  runs_sh, rep = run_sharding(mesh), mesh_lib.replicated(mesh)
+  return jax.jit(epoch, in_shardings=(runs_sh, runs_sh, rep, rep, rep),
+                 out_shardings=(runs_sh, rep), donate_argnums=(0,))
+
+
+def run_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
+  """Leading run axis over `data`: independent runs, no communication between devices."""
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh_lib.DATA_AXIS))
+
+
+def init_params(module: ContentEncoder, dim: int, keys_R):
+  """Flax's default Dense init (kernels lecun-normal: truncated normal, variance 1/fan_in; biases
+  zero) for every run, from ONE random call: a vmapped `module.init` compiles a random-number
+  chain per layer, seconds each on CPU."""
+  shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, dim)),
+                                              deterministic=True)["params"])
+  leaves, treedef = jax.tree.flatten(shapes)
+  sizes = [math.prod(l.shape) if l.ndim == 2 else 0 for l in leaves]
+  draw = lambda k: jax.random.truncated_normal(jax.random.wrap_key_data(k), -2.0, 2.0, (sum(sizes),))
+  z_RxP = jax.vmap(draw)(keys_R) / 0.87962566103423978  # std of the standard normal cut at ±2
+  out, start = [], 0
+  for leaf, size in zip(leaves, sizes):
+    if leaf.ndim == 2:
+      out.append(z_RxP[:, start:start + size].reshape(-1, *leaf.shape) / math.sqrt(leaf.shape[0]))
+    else:
+      out.append(jnp.zeros((keys_R.shape[0], *leaf.shape), leaf.dtype))
+    start += size
+  return jax.tree.unflatten(treedef, out)
+
+
+def init_state(cfg: ContentConfig, module: ContentEncoder, dim: int, keys_R):
+  tx = optax.adam(cfg.learning_rate)
+  params = init_params(module, dim, keys_R)
+  return {"params": params, "opt": jax.vmap(tx.init)(params),
+          "best": jax.tree.map(jnp.copy, params),  # own buffers: the state is donated
+          "best_score": jnp.full(keys_R.shape[0], -jnp.inf, jnp.float32)}
+
+
+# ------------------------------------------------------------------------------------ train a group
+
+def _group_digest(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, pool: Pool,
+                  fingerprint: str) -> str:
+  """What a group's checkpoint depends on: runs, data, stage 1, and every setting but `epochs`
+  (a longer rerun resumes; a rerun with nothing left to train only re-evaluates)."""
+  digest = hashlib.sha256(json.dumps(
+      [[(r.name, r.seed) for r in runs], fingerprint, config_lib.to_dict(cfg.encoder),
+       cfg.learning_rate, cfg.batch_size, cfg.augment, cfg.aug_weight]).encode())
+  for array in (*pool.arrays.values(), arrays["train"], arrays["dev"]):
+    digest.update(np.ascontiguousarray(array).tobytes())
+  return digest.hexdigest()[:12]
+
+
+def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_pool: dict, frozen,
+                module: ContentEncoder, packing: codec.Packing, dim: int, mesh,
+                group_dir: pathlib.Path, bar: progress.Progress, done: int, epoch_fn=None):
+  """Trains the (padded) runs of one group for cfg.epochs, resuming from the group's latest
+  checkpoint; returns best params [R, ...], best dev scores [R] and the progress count."""
+  R, max_steps = len(runs), int(arrays["steps"].max())
+  epoch_fn = epoch_fn or make_epoch_fn(cfg, module, packing, mesh, arrays["dev"].shape[1], max_steps)
+  runs_sh = run_sharding(mesh)
+  device_runs = jax.device_put(arrays, runs_sh)
+  keys = device_runs["key"]
+
+  abstract = jax.eval_shape(lambda k: init_state(cfg, module, dim, k), keys)
+  manager = ocp.CheckpointManager(group_dir.resolve() / "checkpoints",
+                                  options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+  start = manager.latest_step() or 0
+  if start:
+    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=runs_sh), abstract)
+    state = manager.restore(start, args=ocp.args.StandardRestore(target))
+  else:
+    state = jax.jit(lambda k: init_state(cfg, module, dim, k), out_shardings=runs_sh)(keys)
+  per_epoch = R * max_steps
+  done += start * per_epoch
+  log_path = group_dir / "metrics.jsonl"
+  kept = [l for l in log_path.read_text().splitlines(keepends=True)
+          if json.loads(l)["epoch"] <= start] if log_path.exists() and start else []
+  log = open(log_path, "w") if mesh_lib.is_writer() else None
+  if log:
+    log.writelines(kept)
+  pending = None
+
+  def flush(epoch_index, out):
+    host = jax.device_get(out)
+    if not host["finite"].all():
+      bad = [runs[r].name + f" seed {runs[r].seed}" for r in np.flatnonzero(~host["finite"])[:3]]
+      raise FloatingPointError(f"non-finite loss or parameters in epoch {epoch_index + 1} of "
+                               f"{bad}; last good checkpoint: epoch {manager.latest_step()} in "
+                               f"{manager.directory}")
+    record = {"epoch": epoch_index + 1, "loss": float(host["loss"].mean()),
+              "dev": float(host["dev"].mean()), "improved": int(host["improved"].sum())}
+    if log:
+      log.write(json.dumps(record) + "\n")
+    bar.update(done + (epoch_index + 1 - start) * per_epoch, loss=record["loss"], dev_r=record["dev"])
+
+  try:
+    for epoch_index in range(start, cfg.epochs):
+      state, out = epoch_fn(state, device_runs, frozen, device_pool, jnp.int32(epoch_index))
+      if pending is not None:
+        flush(*pending)
+      pending = (epoch_index, out)
+      if (epoch_index + 1) % cfg.checkpoint_every == 0 or epoch_index + 1 == cfg.epochs:
+        flush(*pending)
+        pending = None
+        manager.save(epoch_index + 1, args=ocp.args.StandardSave(state))
+    if pending is not None:
+      flush(*pending)
+    manager.wait_until_finished()
+  finally:
+    manager.close()
+    if log:
+      log.close()
+  done += (cfg.epochs - start) * per_epoch
+  return state["best"], np.asarray(state["best_score"]), done
+
+
+# ------------------------------------------------------------------------------------- evaluation
+
+def train_mapping_nets(cfg: ContentConfig, stage1, names: Sequence[str]) -> tuple[dict, dict]:
+  """BsZ's per-direction nets A -> B on the stage-1 mapping pair of every sibling pair, all seeds
+  in one call; returns {(pair, source format, seed): params} and their label-to-label test r."""
+  pairs = content_data.sibling_pairs(names)
+  if not pairs or "BsZ" not in cfg.conditions:
+    return {}, {}
+  data = [mapping_data.load_pair(p.name) for p in pairs]
+  parts = {p: train_mapping.direction_arrays(stage1.packing, data, p) for p in splits.PARTS}
+  _, test_SxDxW, best = baselines.train_baselines(
+      stage1.config.codec, stage1.packing, parts["train"], parts["dev"], parts["test"], cfg.seeds,
+      epochs=cfg.mapping_epochs, batch_size=cfg.mapping_batch_size, learning_rate=cfg.learning_rate)
+  directions = train_mapping.directions_of(data)
+  nets, scores = {}, {}
+  for d_i, d in enumerate(directions):
+    size = formats.get_format(d.target).size
+    scores[d.name] = report._stat([test_SxDxW[s, d_i, :size].mean() for s in range(len(cfg.seeds))])
+    for s_i, seed in enumerate(cfg.seeds):
+      nets[(d.pair, d.source, seed)] = jax.tree.map(lambda a: a[s_i, d_i], best)  # best: [S, D, ...]
+  return nets, scores
+
+
+def evaluate_group(runs: Sequence[Run], best, pool: Pool, device_x, frozen, module, packing,
+                   siblings, nets: dict, stage1, conditions: Sequence[str]) -> list[dict]:
+  """Scores of every target of every (real) run of a group: one vmapped call predicts them all,
+  one more chains the Bsl outputs through their mapping nets (BsZ)."""
+  targets = [targets_of(r, siblings, pool.format) for r in runs]
+  T = max(len(t) for t in targets)
+  rows = [[pool.rows(t.dataset, t.part) for t in ts] for ts in targets]
+  N = max([len(r) for rs in rows for r in rs] + [1])
+  rows_RxTxN = np.zeros((len(runs), T, N), np.int32)
+  fmt_RxT = np.zeros((len(runs), T), np.int32)
+  for r, (ts, rs) in enumerate(zip(targets, rows)):
+    for t, (target, rr) in enumerate(zip(ts, rs)):
+      rows_RxTxN[r, t, :len(rr)], fmt_RxT[r, t] = rr, packing.index(target.fmt)
+  own_R = np.asarray([r.condition == "Bsl" for r in runs])
+  predict_all = jax.jit(jax.vmap(make_predict(module, packing), in_axes=(0, None, None, 0, 0, 0)))
+  take = lambda a: a[:len(runs)]  # the group's padding runs are not evaluated
+  preds = np.asarray(predict_all(jax.tree.map(take, best), frozen, device_x, rows_RxTxN, fmt_RxT, own_R))
+
+  pair_of = {(a, b): pair for a, sib in siblings.items() for b, pair in sib}
+  records, chained = [], []
+  for r, run in enumerate(runs):
+    a = run.datasets[0]
+    for t, (target, rr) in enumerate(zip(targets[r], rows[r])):
+      record = {"condition": run.condition, "row": target.dataset, "seed": run.seed,
+                "part": target.part, "format": target.fmt, "rows": rr, "pred": preds[r, t]}
+      if target.kind != "fit":
+        record |= {"condition": ZERO_SHOT_OF[run.condition], "row": f"{a}→{target.dataset}",
+                   "format": pool.format[target.dataset]}
+      if record["condition"] not in conditions:
+        continue
+      if target.kind == "chain":  # Bsl's format-A output on B's items -> mapping net A -> B
+        width = formats.get_format(target.fmt).size
+        record["pred"] = record["pred"] * (np.arange(packing.width) < width)
+        chained.append((record, nets[(pair_of[(a, target.dataset)], target.fmt, run.seed)]))
+      records.append(record)
+  if chained:
+    mapnet = baselines.baseline_module(stage1.config.codec, packing)
+    apply = jax.jit(jax.vmap(lambda p, x: mapnet.apply({"params": p}, x, deterministic=True)))
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[net for _, net in chained])
+    out = np.asarray(apply(stacked, np.stack([rec["pred"] for rec, _ in chained])))
+    for (rec, _), pred in zip(chained, out):
+      rec["pred"] = pred
+  for rec in records:
+    rr = rec.pop("rows")
+    rec["scores"] = host_scores(formats.get_format(rec["format"]), rec.pop("pred")[:len(rr)],
+                                pool.arrays["y"][rr]).tolist()
+  return records
+
+
+def vader_check(cfg: ContentConfig, data, encoders: dict[str, list], module, frozen, packing,
+                cache) -> dict:
+  """English VADER valence (entries not in the English dataset's training split) against the
+  valence row of the VAD head on the English encoders' embeddings: Pearson r, mean ± sd over the
+  encoders of each label of `encoders` (e.g. {"Sng": [seed 0, 1, 2], "exported": [one]})."""
+  dataset = cfg.export.partition(":")[0]
+  if dataset not in data or data[dataset].language != "en" or "vad" not in packing.layout.formats:
+    return {"skipped": "needs an English dataset as `export` and a stage-1 model with format vad"}
+  exclude = {w.lower() for w in content_data.load_split(dataset)["train"]}
+  vader = content_data.vader_set(cfg.vectors, cache, exclude)
+  valence = formats.get_format("vad").variables.index("valence")
+  head = jax.jit(lambda p, x: codec.decode(frozen, packing, packing.index("vad"),
+                                           module.apply({"params": p}, x, deterministic=True)))
+  out = {k: vader[k] for k in ("n", "total", "excluded", "oov")}
+  for label, params in encoders.items():
+    if params:
+      out[label] = report._stat([float(np.corrcoef(np.asarray(head(p, vader["x"]))[:, valence],
+                                                   vader["valence"])[0, 1]) for p in params])
+  return out
+
+
+# ---------------------------------------------------------------------------------------- results
+
+def _aggregate(records: list[dict], cond: str, part: str) -> dict:
+  chosen = [r for r in records if r["condition"] == cond and r["part"] == part]
+  rows = list(dict.fromkeys(r["row"] for r in chosen))
+  seeds = sorted({r["seed"] for r in chosen})
+  table = {}
+  for row in rows:
+    by_seed = {r["seed"]: r for r in chosen if r["row"] == row}
+    fmt = formats.get_format(by_seed[seeds[0]]["format"])
+    s_SxV = np.asarray([by_seed[s]["scores"] for s in seeds])
+    names = fmt.variables if s_SxV.shape[1] == fmt.size else ("score",)
+    table[row] = {"mean": report._stat(s_SxV.mean(1)),
+                  "variables": {v: report._stat(s_SxV[:, i]) for i, v in enumerate(names)}}
+  per_seed = [np.mean([np.mean(r["scores"]) for r in chosen if r["seed"] == s]) for s in seeds]
+  return {"rows": table, "mean": report._stat(per_seed) if per_seed else None}
+
+
+def _subset_mean(records, cond: str, rows: set[str]) -> dict | None:
+  chosen = [r for r in records if r["condition"] == cond and r["part"] == "test" and r["row"] in rows]
+  seeds = sorted({r["seed"] for r in chosen})
+  if not chosen:
+    return None
+  return report._stat([np.mean([np.mean(r["scores"]) for r in chosen if r["seed"] == s]) for s in seeds])
+
+
+def findings(means: dict) -> list[dict]:
+  """The paper's three claims, checked on the condition means (test)."""
+  get = lambda c: means.get(c, {}).get("mean") if means.get(c) else None
+  checks = [("Sng within 0.01 of Bsl", "Sng", "Bsl", lambda d: abs(d) <= 0.01, .808 - .807),
+            ("AuZ at least 0.05 above SnZ", "AuZ", "SnZ", lambda d: d >= 0.05, .750 - .670),
+            ("AuZ within 0.02 of BsZ or better", "AuZ", "BsZ", lambda d: d >= -0.02, .750 - .751)]
+  out = []
+  for claim, a, b, holds, paper in checks:
+    if get(a) is not None and get(b) is not None:
+      diff = get(a) - get(b)
+      out.append({"claim": claim, "difference": diff, "holds": bool(holds(diff)),
+                  "paper_difference": paper, "compared": f"{a} - {b}"})
+  return out
+
+
+def _text_paper_differences(cfg: ContentConfig, checks: list[dict]) -> list[dict]:
+  """Texts: the paper's differences from its text table (mean over the two datasets), not words'."""
+  if cfg.modality != "texts":
+    return checks
+  paper = lambda c: np.mean([PAPER_TEXTS[n][c] for n in PAPER_TEXTS])
+  for check in checks:
+    a, b = check["compared"].split(" - ")
+    check["paper_difference"] = float(paper(a) - paper(b))
+  return checks
+
+
+def content_results(cfg: ContentConfig, records, data, siblings, extra: dict) -> dict:
+  extra = dict(extra)
+  conds = [c for c in CONDITIONS if c in cfg.conditions]
+  order = {name: i for i, name in enumerate(data)}  # rows in dataset order, "A→B" by (A, B)
+  records = sorted(records, key=lambda r: (tuple(order[n] for n in r["row"].split("→")), r["seed"]))
+  by_cond = {c: {p: _aggregate(records, c, p) for p in ("test", "dev")} for c in conds}
+  means = {c: by_cond[c]["test"]["mean"] for c in conds}
+  cells = {}
+  for name in data:
+    cells[name] = {}
+    for c in conds:
+      row = name
+      if c in ZERO_SHOT_OF.values():  # the zero-shot cell of B comes from its first sibling
+        row = f"{siblings[name][0][0]}→{name}" if siblings[name] else None
+      stat = by_cond[c]["test"]["rows"].get(row) if row else None
+      cells[name][c] = stat["mean"] if stat else None
+  mlt_rows = {n for g in mlt_groups(list(data)) for n in g}
+  nets = extra.pop("mapping_nets")  # by stage-1 direction name -> by content direction A→B
+  extra["mapping_nets"] = {f"{a}→{b}": nets[f"{pair}:{data[a].format}->{data[b].format}"]
+                           for a in data for b, pair in siblings[a]
+                           if f"{pair}:{data[a].format}->{data[b].format}" in nets}
+  return {
+      "modality": cfg.modality, "seeds": list(cfg.seeds),
+      "vectors": image_data.FEATURE_NAME if cfg.modality == "images" else cfg.vectors,
+      "datasets": {n: {"format": d.format, "language": d.language, "sizes": d.sizes(),
+                       "dropped": d.dropped} for n, d in data.items()},
+      "conditions": by_cond, "means": means,
+      "table": {"cells": cells, "mean": means,
+                "mean_over_mlt_datasets": {c: _subset_mean(records, c, mlt_rows)
+                                           for c in ("Bsl", "Sng", "Aug", "Mlt") if c in conds}},
+      "findings": _text_paper_differences(cfg, findings({c: means[c] for c in conds if means[c]})),
+      "paper": {"texts": PAPER_TEXTS, "images": PAPER_IMAGES}.get(cfg.modality, PAPER_WORDS), **extra}
+
+
+def _fmt(stat) -> str:
+  if not stat:
+    return "–"
+  return f"{stat['mean']:.3f} ± {stat['sd']:.3f}" if len(stat["values"]) > 1 else f"{stat['mean']:.3f}"
+
+
+def content_markdown(results: dict) -> str:
+  conds = list(results["conditions"])
+  zs = [c for c in conds if c in ZERO_SHOT_OF.values()]
+  fit = [c for c in conds if c in TRAINED]
+  n = len(results["seeds"])
+  lines = [f"# Stage 2, {results['modality']}: test Pearson r (mean ± sd over {n} seed(s): "
+           f"{results['seeds']}), features "
+           f"{'MiniLM-L6 (frozen)' if results['modality'] == 'texts' else results['vectors']} "
+           f"({results['feature_dim']}-d)", "",
+           f"Stage-1 checkpoint: `{results['stage1']['path']}` (fingerprint "
+           f"`{results['stage1']['fingerprint'][:12]}`). Wall time of the whole experiment: "
+           f"{results['timing']['wall_s']:.0f} s on {results['timing']['device']}.", "",
+           "| dataset | lang | format | train/dev/test | " + " | ".join(conds) + " |",
+           "|---" * (4 + len(conds)) + "|"]
+  for name, info in results["datasets"].items():
+    sizes = "/".join(str(info["sizes"][p]) for p in splits.PARTS)
+    cells = [_fmt(results["table"]["cells"][name][c]) for c in conds]
+    lines.append(f"| {name} | {info['language']} | {info['format']} | {sizes} | " + " | ".join(cells) + " |")
+    if isinstance(results["paper"].get(name), dict):  # texts: the paper's numbers per dataset
+      paper = results["paper"][name]
+      lines.append("| paper (BERT-base, fine-tuned) | | | | " +
+                   " | ".join(f"{paper[c]:.3f}" if c in paper else "–" for c in conds) + " |")
+  lines.append("| **mean** | | | | " + " | ".join(f"**{_fmt(results['means'][c])}**" for c in conds) + " |")
+  if results["modality"] == "images":
+    lines.append("| paper (AffectNet VA, ResNet-34) | | | | " + " | ".join(
+        f"{results['paper'][c]:.3f}" if c in results["paper"] else "–" for c in conds) + " |")
+  elif all(isinstance(results["paper"].get(c), float) for c in conds):
+    lines.append("| paper (their data, fastText) | | | | " +
+                 " | ".join(f"{results['paper'][c]:.3f}" for c in conds) + " |")
+  sub = results["table"]["mean_over_mlt_datasets"]
+  if sub.get("Mlt"):
+    lines.append("| mean over the Mlt datasets | | | | " +
+                 " | ".join(_fmt(sub.get(c)) for c in conds) + " |")
+  lines += ["", "Bsl/Sng/Aug means are over all datasets, Mlt over the datasets with a sibling, "
+            "zero-shot means over all directions (table below); a dataset's zero-shot cell is "
+            "predicted from its first sibling.", ""]
+  if results["modality"] == "images":
+    lines += ["BsZ/SnZ/AuZ are not run for images: zero-shot needs a sibling dataset of the same "
+              "images in another label format (e.g. BE5), and BASS has only valence/arousal (US and "
+              "Chinese raters, both format va). Mlt is one encoder trained on both rater populations.", ""]
+  if results["findings"]:
+    lines += ["## The paper's findings on our data", "", "| claim | ours | paper | holds |",
+              "|---|---|---|---|"]
+    lines += [f"| {f['claim']} ({f['compared']}) | {f['difference']:+.3f} | "
+              f"{f['paper_difference']:+.3f} | {'yes' if f['holds'] else 'no'} |" for f in results["findings"]]
+    lines.append("")
+  if zs:
+    directions = list(dict.fromkeys(r for c in zs for r in results["conditions"][c]["test"]["rows"]))
+    lines += ["## Zero-shot directions (test r on B through A's encoder)", "",
+              "| A→B | " + " | ".join(zs) + " | mapping net, labels A→B |", "|---" * (2 + len(zs)) + "|"]
+    for d in directions:
+      cells = [_fmt(results["conditions"][c]["test"]["rows"].get(d, {}).get("mean")) for c in zs]
+      lines.append(f"| {d} | " + " | ".join(cells) + f" | {_fmt(results['mapping_nets'].get(d))} |")
+    lines.append("")
+  if "vader" in results and "n" in results["vader"]:
+    v = results["vader"]
+    lines += ["## Zero-shot VADER valence (English encoder, VAD head, valence row)", "",
+              f"{v['n']} VADER entries not in the English training split ({v['excluded']} excluded, "
+              f"{v['oov']} without a vector): " +
+              ", ".join(f"{c} r = {_fmt(v[c])}" for c in ("Sng", "Aug") if c in v) +
+              (f"; exported encoder r = {v['exported']['mean']:.3f}" if "exported" in v else "") +
+              ".", ""]
+  for title, group, key in (("Per variable (test)", fit, "dataset"), ("Zero-shot per variable (test)", zs, "A→B")):
+    if not group:
+      continue
+    lines += [f"## {title}", "", f"| {key} | variable | " + " | ".join(group) + " |",
+              "|---" * (2 + len(group)) + "|"]
+    rows = list(dict.fromkeys(r for c in group for r in results["conditions"][c]["test"]["rows"]))
+    for row in rows:
+      first = next(results["conditions"][c]["test"]["rows"][row] for c in group
+                   if row in results["conditions"][c]["test"]["rows"])
+      for var in first["variables"]:
+        cells = [_fmt(results["conditions"][c]["test"]["rows"].get(row, {}).get("variables", {}).get(var))
+                 for c in group]
+        lines.append(f"| {row} | {var} | " + " | ".join(cells) + " |")
+        paper = [PAPER_TEXT_VARIABLES.get((row, c), {}).get(var) for c in group]
+        if results["modality"] == "texts" and any(v is not None for v in paper):
+          lines.append(f"| {row} | {var}, paper | " + " | ".join(
+              "–" if v is None else f"{v:.3f}" for v in paper) + " |")
+    lines.append("")
+  reasons = list(dict.fromkeys(r for info in results["datasets"].values() for r in info["dropped"]))
+  titles = {"oov": "out of vocabulary", "gloss_in_sibling_train": "gloss in a sibling's training split"}
+  lines += ["## Items per dataset and what was dropped (train/dev/test)", "",
+            "| " + " | ".join(["dataset", "kept", *(titles.get(r, r) for r in reasons)]) + " |",
+            "|---" * (2 + len(reasons)) + "|"]
+  for name, info in results["datasets"].items():
+    tri = lambda d: "/".join(str(d[p]) for p in splits.PARTS)
+    lines.append("| " + " | ".join([name, tri(info["sizes"]), *(tri(info["dropped"].get(
+        r, dict.fromkeys(splits.PARTS, 0))) for r in reasons)]) + " |")
+  lines += ["", "Dev means: " + ", ".join(f"{c} {_fmt(results['conditions'][c]['dev']['mean'])}"
+                                          for c in fit if results['conditions'][c]['dev']['mean']), ""]
+  t = results["timing"]
+  lines += ["## Timing", "", "| phase | seconds |", "|---|---|"]
+  lines += [f"| {k} | {v:.1f} |" for k, v in t["phases"].items()]
+  lines += [f"| **total** | **{t['wall_s']:.1f}** |", "",
+            f"{t['runs']} encoders trained in {t['groups']} compiled group(s) of "
+            f"{', '.join(str(g) for g in t['group_sizes'])} runs.", ""]
+  return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ run
+
+def check_config(cfg: ContentConfig) -> None:
+  if cfg.modality not in MODALITIES:
+    raise ValueError(f"modality must be one of {MODALITIES}, got {cfg.modality!r}")
+  if cfg.modality not in ("words", "texts", "images"):
+    raise NotImplementedError(f"stage 2 for {cfg.modality} is not implemented yet; only "
+                              f"modality=words or texts (images will reuse this loop)")
+  unknown = [c for c in cfg.conditions if c not in CONDITIONS]
+  if unknown:
+    raise ValueError(f"unknown conditions {unknown}; known: {list(CONDITIONS)}")
+  for name in cfg.datasets:
+    if cfg.modality == "texts":
+      from emojax import text_data
+      text_data.check_dataset(name)
+    elif cfg.modality == "images":
+      image_data.get_table(name)
+    else:
+      content_data.get_word_dataset(name)
+  if cfg.export and cfg.export.partition(":")[2] not in ("Sng", "Aug"):
+    raise ValueError(f"export={cfg.export!r} must be <dataset>:Sng or <dataset>:Aug (an encoder "
+                     f"into the shared space), or empty")
+
+
+def check_formats(cfg: ContentConfig, data, layout: formats.HeadLayout, stage1_path) -> None:
+  augment = augment_map(cfg)
+  needed = {d.format for d in data.values()}
+  if any(c in cfg.conditions for c in ("Aug", "AuZ")):
+    missing_rule = sorted({d.format for d in data.values()} - set(augment))
+    if missing_rule:
+      raise ValueError(f"condition Aug needs an augment rule for formats {missing_rule}")
+    needed |= {augment[f] for f in {d.format for d in data.values()}}
+  absent = sorted(needed - set(layout.formats))
+  if absent:
+    raise ValueError(f"formats {absent} of the chosen datasets/augmentation are not in the stage-1 "
+                     f"model at {stage1_path} (it has {list(layout.formats)}); train stage 1 on a "
+                     f"pair with them, or choose other datasets")
+
+
+def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool = True) -> dict:
+  """The whole stage-2 experiment of one modality: every dataset, condition and seed."""
+  t_start = time.perf_counter()
+  phases = {}
+  tick = lambda name, t0: phases.__setitem__(name, phases.get(name, 0.0) + time.perf_counter() - t0)
+  check_config(cfg)
+  workdir = pathlib.Path(workdir).resolve()
+  mesh = mesh_lib.make_mesh(cfg.num_devices or None)
+  t0 = time.perf_counter()
+  stage1, fingerprint = load_stage1(cfg.stage1)
+  packing = stage1.packing
+  cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
+  data = load_data(cfg, cache)
+  check_formats(cfg, data, packing.layout, stage1.workdir)
+  if mesh_lib.is_writer():
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_lib.dump(cfg, workdir / "config.json")
+  dim = next(iter(data.values())).dim
+  siblings = siblings_of(list(data))
+  pool = Pool(data, packing, stage1, augment_map(cfg))
+  rep = mesh_lib.replicated(mesh)
+  frozen = jax.device_put(stage1.params, rep)  # its own argument: never in the train state
+  device_pool = jax.device_put(pool.arrays, rep)
+  module = encoder_module(cfg.encoder, stage1.config.codec.embedding_dim, packing.width)
+  runs = plan_runs(cfg, data)
+  n_train = [sum(len(data[n].items["train"]) for n in r.datasets) for r in runs]
+  steps = [-(-n // cfg.batch_size) for n in n_train]
+  groups = plan_groups(steps, cfg.max_groups, mesh.size)
+  tick("load stage 1, features, synthetic labels", t0)
+
+  t0 = time.perf_counter()
+  nets, net_scores = train_mapping_nets(cfg, stage1, list(data))
+  tick("BsZ mapping nets", t0)
+
+  padded = lambda g: g + [g[-1]] * (-len(g) % mesh.size)
+  total = sum(len(padded(g)) * max(steps[i] for i in g) * cfg.epochs for g in groups)
+  bar = progress.Progress(total, f"{cfg.modality} stage 2 ({len(runs)} encoders)",
+                          enabled=show_progress and mesh_lib.is_writer())
+  done, records, encoders, best_dev = 0, [], {}, {}
+  export_name, _, export_cond = cfg.export.partition(":")
+  for g_i, group in enumerate(groups):
+    t0 = time.perf_counter()
+    group_runs = [runs[i] for i in padded(group)]
+    arrays = run_arrays(group_runs, pool, packing, cfg, max(len(r.datasets) for r in group_runs))
+    digest = _group_digest(cfg, group_runs, arrays, pool, fingerprint)
+    best, best_score, done = train_group(cfg, group_runs, arrays, device_pool, frozen, module, packing,
+                                         dim, mesh, workdir / "groups" / f"{g_i}-{digest}", bar, done)
+    tick("train encoders", t0)
+    t0 = time.perf_counter()
+    real = group_runs[:len(group)]
+    records += evaluate_group(real, best, pool, device_pool["x"], frozen, module, packing, siblings,
+                              nets, stage1, cfg.conditions)
+    for r, run_ in enumerate(real):
+      best_dev[(run_.condition, run_.datasets, run_.seed)] = float(best_score[r])
+      if run_.datasets == (export_name,) and run_.condition in ("Sng", "Aug"):
+        encoders[(run_.condition, export_name, run_.seed)] = jax.device_get(
+            jax.tree.map(lambda a: a[r], best))
+    tick("evaluate", t0)
+
+  t0 = time.perf_counter()
+  extra = {"stage1": {"path": str(stage1.workdir), "fingerprint": fingerprint},
+           "feature_dim": dim, "mapping_nets": net_scores}
+  if cfg.export:
+    chosen = [k for k in encoders if k[0] == export_cond]
+    if not chosen:
+      raise ValueError(f"export={cfg.export!r}: no such run (is {export_name!r} among the datasets?)")
+    key = max(chosen, key=lambda k: best_dev[(k[0], (k[1],), k[2])])
+    params = exported_params(encoders[key])
+    meta = {"modality": cfg.modality, "encoder": {"run": f"{export_cond}/{export_name}", "seed": key[2],
+                                                  "best_dev": best_dev[(key[0], (key[1],), key[2])]},
+            "feature": ({"kind": "image", "model": image_data.FEATURE_NAME, "dim": dim}
+                        if cfg.modality == "images" else
+                        {"kind": "minilm", "max_length": cfg.max_length, "dim": dim}
+                        if cfg.modality == "texts" else
+                        {"kind": "word_vectors", "vectors": cfg.vectors, "dim": dim}),
+            "stage1": extra["stage1"]}
+    checkpoint.export_model(workdir, params, packing.layout, cfg, stage="content", seed=key[2],
+                            extra=meta)
+    extra["export"] = meta
+  if cfg.vader and cfg.modality == "words":
+    by_label = {c: [exported_params(p) for k, p in sorted(encoders.items()) if k[0] == c]
+                for c in ("Sng", "Aug")}
+    if cfg.export:
+      by_label["exported"] = [params]
+    extra["vader"] = vader_check(cfg, data, by_label, encoder_module(
+        cfg.encoder, stage1.config.codec.embedding_dim), frozen, packing, cache)
+  tick("export, VADER", t0)
+  extra["timing"] = {"wall_s": time.perf_counter() - t_start, "phases": phases,
+                     "device": f"{mesh.size} x {jax.devices()[0].device_kind}",
+                     "runs": len(runs), "groups": len(groups), "group_sizes": [len(g) for g in groups]}
+  results = content_results(cfg, records, data, siblings, extra)
+  if mesh_lib.is_writer():
+    report.write(workdir, results, content_markdown(results))
+  return results

@@ -1,0 +1,141 @@
+"""Stage 2 for images: BASS tables and split, cached features, the launcher end to end, load()."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import emojax
+from emojax import checkpoint, codec, image_data, splits, train_mapping
+from emojax import train_content as tc
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+N = 16  # images in the tiny runs: 10/3/3, feature batches of 8 (one compiled CNN shape)
+
+
+# ------------------------------------------------------------------------------- tables and split
+
+def test_bass_tables_rescale_from_the_nominal_scale():
+  keys, y = image_data._labels("bass_us_va")
+  assert len(keys) == 583 and y.shape == (583, 2) and (np.abs(y) <= 1).all()
+  # abuse.png: US valence 1.729166667 on 1-9 -> (1.729166667 - 1) / 8 * 2 - 1
+  np.testing.assert_allclose(y[keys.index("abuse.png"), 0], 0.729166667 / 4 - 1, atol=1e-6)
+  ch_keys, ch = image_data._labels("bass_ch_va")
+  assert ch_keys == keys and not np.allclose(ch, y)  # same images, other raters
+  assert all((image_data.IMAGE_DIR / k).is_file() for k in keys)
+
+
+def test_committed_split_follows_the_rule_and_is_shared():
+  split = image_data.load_split()
+  assert split == image_data.compute_split() == splits.ratio_split(image_data.image_names())
+  assert {p: len(v) for p, v in split.items()} == {"train": 350, "dev": 117, "test": 116}
+  small = image_data.subset(split, N)
+  assert {p: len(v) for p, v in small.items()} == {"train": 10, "dev": 3, "test": 3}
+  assert all(small[p] == split[p][:len(small[p])] for p in splits.PARTS)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+  return tmp_path_factory.mktemp("features")
+
+
+def test_loader_shapes_and_cache(cache):
+  us = image_data.load_images("bass_us_va", cache, max_items=N)
+  ch = image_data.load_images("bass_ch_va", cache, max_items=N)  # from the cache
+  assert len(list(cache.glob("bass.*.npz"))) == 1
+  assert us.sizes() == {"train": 10, "dev": 3, "test": 3} and us.dim == 1280 and us.format == "va"
+  assert us.items == ch.items and us.language == "en" and ch.language == "zh"
+  np.testing.assert_array_equal(us.x["test"], ch.x["test"])
+  assert us.x["train"].dtype == np.float32 and np.isfinite(us.x["train"]).all()
+  assert (us.x["train"] >= 0).all() and us.x["train"].std() > 0  # pooled ReLU6 features
+  keys, y = image_data._labels("bass_ch_va")
+  np.testing.assert_array_equal(ch.y["dev"], y[[keys.index(k) for k in ch.items["dev"]]])
+
+
+def test_image_config_and_mlt_group():
+  cfg = tc.default_config("images")
+  tc.check_config(cfg)
+  assert cfg.encoder.hidden == () and cfg.encoder.dropout == (0.5,) and cfg.batch_size % 8 == 0
+  assert set(cfg.conditions) == {"Bsl", "Sng", "Aug", "Mlt"} and cfg.augment == ("va:be5",)
+  assert tc.mlt_groups(list(image_data.IMAGE_DATASETS)) == [("bass_us_va", "bass_ch_va")]
+  assert tc.mlt_groups(["bass_us_va"]) == [] and tc.siblings_of(list(image_data.IMAGE_DATASETS)) == {
+      "bass_us_va": [], "bass_ch_va": []}  # no zero-shot direction: same format
+  with pytest.raises(KeyError, match="unknown image dataset"):
+    tc.check_config(tc.default_config("images", datasets=("warriner_vad",)))
+
+
+# ------------------------------------------------------------------------------ launcher, load
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+  """An untrained stage-1 model with formats va and be5: the plumbing needs heads, not good ones."""
+  workdir = tmp_path_factory.mktemp("mapping")
+  cfg = train_mapping.MappingConfig(pairs=("es_va_be5",))
+  packing = codec.Packing.of(emojax.formats.head_layout(["va", "be5"]))
+  params = codec.init_params(jax.random.key(0), cfg.codec, packing)
+  checkpoint.export_model(workdir, params, packing.layout, cfg, stage="mapping", seed=0,
+                          extra={"conditions": []})
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def images_run(stage1, cache, tmp_path_factory):
+  image_data.load_images("bass_us_va", cache, max_items=N)  # the launcher finds the features cached
+  workdir = tmp_path_factory.mktemp("images")
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, str(ROOT / "launch" / "content.py"), "--accelerator=cpu", "--modality=images",
+         f"--workdir={workdir}", "--seeds=0,1", f"stage1={stage1}", f"feature_cache={cache}",
+         f"max_items={N}", "epochs=2", "batch_size=8", "max_groups=1"]
+  proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc
+
+
+def test_launcher_writes_the_image_experiment(images_run):
+  workdir, proc = images_run
+  results = json.loads((workdir / "results.json").read_text())
+  assert list(results["conditions"]) == ["Bsl", "Sng", "Aug", "Mlt"] and results["seeds"] == [0, 1]
+  for cond in ("Bsl", "Sng", "Aug", "Mlt"):
+    rows = results["conditions"][cond]["test"]["rows"]
+    assert set(rows) == set(image_data.IMAGE_DATASETS)
+    assert set(rows["bass_ch_va"]["variables"]) == {"valence", "arousal"}
+    assert len(rows["bass_us_va"]["mean"]["values"]) == 2
+  assert results["vectors"] == image_data.FEATURE_NAME and results["feature_dim"] == 1280
+  assert results["export"]["feature"]["kind"] == "image"
+  markdown = (workdir / "results.md").read_text()
+  assert "| bass_us_va | en | va | 10/3/3 |" in markdown and "BASS has only valence/arousal" in markdown
+  assert "test mean r: Bsl" in proc.stdout
+
+
+def test_load_embeds_and_predicts_images(images_run, tmp_path):
+  workdir, _ = images_run
+  model = emojax.load(workdir)
+  assert isinstance(model, emojax.api.ContentModel) and model.modality == "images"
+  path = image_data.IMAGE_DIR / "abuse.png"
+  from PIL import Image
+  rgb = np.asarray(Image.open(path).convert("RGB"))
+  grey = np.asarray(Image.open(path).convert("L").resize((97, 131)))  # any size, one channel
+  rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
+  e = model.embed([path, str(path), rgb, rgba, grey], modality="images")
+  assert e.shape == (5, 100) and np.isfinite(e).all()
+  np.testing.assert_allclose(e[1], e[0], atol=1e-5)
+  np.testing.assert_allclose(e[2], e[0], atol=1e-4)  # array == the same file
+  np.testing.assert_allclose(e[3], e[0], atol=1e-4)  # alpha dropped
+  va = model.predict(rgb, modality="images", fmt="va")  # one array is one image
+  assert va.shape == (1, 2) and (np.abs(va) < 10).all()
+  np.testing.assert_allclose(va, model.decode_embeddings(e[2:3], "va"), atol=1e-5)
+  assert model.predict(str(path), modality="images", fmt="be5").shape == (1, 5)
+  assert model.predict(np.stack([rgb, rgb]), modality="images", fmt="be5").shape == (2, 5)
+  bad = tmp_path / "broken.png"
+  bad.write_bytes(b"not a png")
+  with pytest.raises(ValueError, match="cannot read image file .*broken.png"):
+    model.embed([path, bad], modality="images")
+  with pytest.raises(ValueError, match="cannot read image file .*missing.png"):
+    model.predict(tmp_path / "missing.png", modality="images", fmt="va")
+  with pytest.raises(ValueError, match="reads 'images'"):
+    model.embed(["happy"], modality="words")

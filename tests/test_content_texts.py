@@ -1,0 +1,171 @@
+"""Stage 2 for texts: split alignment with stage 1, the feature cache, a tiny launcher run, load()
+on strings, and a few steps of full fine-tuning (tiny random BERT, batch sharded over 8 devices)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import warnings
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+import emojax
+from emojax import datasets, finetune_text, mapping_data, splits, text_data
+from emojax import train_content as tc
+from emojax.encoders import bert
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TINY = ["epochs=1", "mapping_epochs=1", "batch_size=8", "max_groups=1", "max_items=8",
+        "max_length=32"]
+
+
+# ----------------------------------------------------------------------------------------- data
+
+def test_text_splits_align_with_the_stage1_split():
+  pair = splits.load_split("en_vad_be6")
+  stage1_train = set(pair["train"])
+  for name in text_data.TEXT_DATASETS:
+    split = text_data.load_split(name)
+    part = splits.part_of(split)
+    keys = text_data._table(name)[0]
+    assert sorted(part) == sorted(keys) and sum(map(len, split.values())) == len(keys), name
+    assert all(part[k] == p for k, p in splits.part_of(pair).items()), name  # shared items stay
+    assert not stage1_train & set(split["test"]) and not stage1_train & set(split["dev"]), name
+  emobank = text_data.load_split("emobank_vad")
+  assert [len(emobank[p]) for p in splits.PARTS] == [8062, 1000, 1000]  # official column
+  assert [len(v) for v in text_data.load_split("afftext_be5").values()] == [991, 130, 129]
+  # The BE5 view of the pair holds the same items in the same parts as the stage-1 pair.
+  be5 = splits.load_split("en_vad_be5")
+  assert {p: set(v) for p, v in be5.items()} == {p: set(v) for p, v in pair.items()}
+  assert "en_vad_be5" not in mapping_data.DEFAULT_PAIRS  # stage 1 never sees the items twice
+
+
+def test_afftext_be5_is_be6_without_surprise():
+  k5, y5 = datasets.read_labels(datasets.get_table("afftext_be5"))
+  k6, y6 = datasets.read_labels(datasets.get_table("afftext_be6"))
+  assert k5 == k6 and len(k5) == 1250
+  np.testing.assert_array_equal(y5, y6[:, :5])
+  keys, _, texts, _ = text_data._table("afftext_be5")
+  assert texts[keys.index("SemEval_500")] == "Test to predict breast cancer relapse is approved"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+  """Features of the tiny subsets the launcher test uses (computed once, then cache hits)."""
+  path = tmp_path_factory.mktemp("features")
+  for name in text_data.TEXT_DATASETS:
+    text_data.load_texts(name, path, max_length=32, max_items=8, show_progress=False)
+  return path
+
+
+def test_feature_cache_hit_and_features(cache, monkeypatch):
+  entries = sorted(p.name for p in cache.iterdir())
+  assert len(entries) == 2 and all(".minilm32." in e for e in entries)
+
+  def fail(*args, **kwargs):
+    raise AssertionError("features recomputed despite a cache entry")
+
+  monkeypatch.setattr(text_data, "text_features", fail)
+  d = text_data.load_texts("emobank_vad", cache, max_length=32, max_items=8, show_progress=False)
+  assert sorted(p.name for p in cache.iterdir()) == entries
+  assert d.format == "vad" and d.x["train"].shape == (8, 384) and d.y["test"].shape == (8, 3)
+  assert d.items["train"] == text_data.load_split("emobank_vad")["train"][:8]
+  monkeypatch.undo()
+  # Cached rows are MiniLM's mean-pooled (unnormalised) output of those very texts.
+  keys, _, texts, _ = text_data._table("emobank_vad")
+  first = texts[keys.index(d.items["dev"][0])]
+  np.testing.assert_allclose(d.x["dev"][0], text_data.text_features([first], 32)[0], atol=1e-5)
+  with pytest.raises(ValueError, match="empty or whitespace"):
+    text_data.text_features(["fine", "  "], 32)
+
+
+# -------------------------------------------------------------------------------- launcher, load
+
+def _launch(script, *args, timeout=300):
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, str(ROOT / script), "--accelerator=cpu", *args]
+  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+  """A tiny stage-1 model with formats vad and be5 (the German pair), as a user would train it."""
+  workdir = tmp_path_factory.mktemp("mapping")
+  proc = _launch("launch/mapping.py", f"--workdir={workdir}", "pairs=de_vad_be5", "steps=4",
+                 "eval_every=2", "baseline_epochs=0")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def texts_run(stage1, cache, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("texts")
+  proc = _launch("launch/content.py", "--modality=texts", f"--workdir={workdir}", "--seeds=0",
+                 f"stage1={stage1}", f"feature_cache={cache}", *TINY)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc
+
+
+def test_launcher_writes_the_text_experiment(texts_run, cache):
+  workdir, proc = texts_run
+  assert "MiniLM features" not in proc.stderr  # the cache of the fixture was hit
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["modality"] == "texts" and set(results["datasets"]) == set(text_data.TEXT_DATASETS)
+  assert all(results["means"][c] for c in tc.CONDITIONS), results["means"]
+  rows = results["conditions"]["AuZ"]["test"]["rows"]
+  assert set(rows) == {"emobank_vad→afftext_be5", "afftext_be5→emobank_vad"}
+  assert set(rows["afftext_be5→emobank_vad"]["variables"]) == {"valence", "arousal", "dominance"}
+  assert results["paper"]["emobank_vad"]["Aug"] == .629
+  md = (workdir / "results.md").read_text()
+  assert "paper (BERT-base, fine-tuned)" in md and "| emobank_vad | valence, paper |" in md
+  meta = json.loads((workdir / "model.json").read_text())
+  assert meta["feature"] == {"kind": "minilm", "max_length": 32, "dim": 384}
+
+
+def test_load_embeds_and_predicts_texts(texts_run):
+  model = emojax.load(texts_run[0])
+  assert isinstance(model, emojax.api.ContentModel) and model.modality == "texts"
+  texts = ["I am so happy today!", "The war killed thousands.", "ok"]
+  e = model.embed(texts, modality="texts")
+  assert e.shape == (3, 100) and np.isfinite(e).all()
+  np.testing.assert_allclose(model.embed(texts[:1], modality="texts"), e[:1], atol=1e-5)  # any batch
+  vad = model.predict(texts, modality="texts", fmt="vad")
+  be5 = model.predict(texts, modality="texts", fmt="be5")
+  assert vad.shape == (3, 3) and be5.shape == (3, 5)
+  with pytest.raises(ValueError, match="item 1 is an empty string"):
+    model.embed(["fine", "   "], modality="texts")
+  with pytest.raises(ValueError, match="reads 'texts'"):
+    model.embed(["fine"], modality="words")
+  long = " ".join(["terribly"] * 60)  # > 32 tokens: truncated, said once
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model.embed([long, "short"], modality="texts")
+    model.embed([long], modality="texts")
+  assert sum("truncated" in str(w.message) for w in caught) == 1
+
+
+# ------------------------------------------------------------------------------------ fine-tuning
+
+def test_finetune_steps_with_a_tiny_bert(stage1, tmp_path):
+  """Mode (b) plumbing: all weights trained, batch sharded over the 8 fake devices, frozen heads."""
+  cfg = bert.BertConfig(hidden_size=32, num_layers=1, num_heads=4, intermediate_size=64,
+                        max_position=64)
+  params = bert.init_params(jax.random.key(0), cfg)
+  before = jax.tree.map(np.array, tc.load_stage1(stage1)[0].params)
+  run = finetune_text.FinetuneConfig(stage1=str(stage1), condition="Aug", batch_size=8,
+                                     max_steps=3, eval_every=3, max_length=8, max_items=16,
+                                     learning_rate=1e-3, eval_batch_size=8)
+  out = finetune_text.finetune(run, tmp_path, show_progress=False, bert_params=params, bert_config=cfg)
+  assert len(out["losses"]) == 3 and np.isfinite(out["losses"]).all()
+  assert [s for s, _ in out["dev"]] == [3] and np.isfinite(out["best_dev_r"])
+  trained = out["best_params"]["bert"]["layers"][0]["qkv_W"]
+  assert not np.allclose(trained, np.asarray(params["layers"][0]["qkv_W"]))  # the backbone moves
+  chex.assert_trees_all_equal(jax.tree.map(np.array, tc.load_stage1(stage1)[0].params), before)
+  assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
+  with pytest.raises(ValueError, match="not divisible"):
+    finetune_text.finetune(run.__class__(stage1=str(stage1), batch_size=12), tmp_path,
+                           bert_params=params, bert_config=cfg)

@@ -1,0 +1,279 @@
+"""Stage 2 for words: split alignment, the loss pieces, frozen heads, conditions, launcher, load()."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import emojax
+from emojax import codec, content_data, mapping_data, mesh as mesh_lib, progress, splits
+from emojax import train_content as tc
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GERMAN = ("schmidtke_vad", "briesemeister_be5")
+TINY = ["datasets=" + ",".join(GERMAN), "epochs=2", "mapping_epochs=1", "batch_size=64",
+        "max_groups=1", "export=schmidtke_vad:Aug"]
+
+
+# ----------------------------------------------------------------------------------------- splits
+
+@pytest.mark.parametrize("name", list(content_data.WORD_DATASETS))
+def test_committed_word_splits_follow_their_rule(name):
+  assert content_data.load_split(name) == content_data.compute_split(name)
+
+
+def test_word_splits_align_with_the_stage1_splits():
+  for pair in mapping_data.PAIRS.values():
+    mapping = splits.part_of(splits.load_split(pair.name))
+    for table in (pair.table_a, pair.table_b):
+      if table not in content_data.WORD_DATASETS:
+        continue
+      content = splits.part_of(content_data.load_split(table))
+      moved = [w for w, part in mapping.items() if content[w] != part]
+      assert not moved, f"{table}: words of {pair.name} changed part: {moved[:5]}"
+      train = {w for w, p in mapping.items() if p == "train"}
+      assert not train & set(content_data.load_split(table)["test"]), table
+
+
+def test_sibling_tables_agree_on_shared_words():
+  for group in content_data.sibling_groups(list(content_data.WORD_DATASETS)):
+    parts = [splits.part_of(content_data.load_split(n)) for n in group]
+    for i, a in enumerate(parts):
+      for b in parts[i + 1:]:
+        assert all(a[w] == b[w] for w in set(a) & set(b)), group
+
+
+def test_groups_and_siblings_come_from_the_mapping_pairs():
+  assert content_data.sibling_groups(list(content_data.WORD_DATASETS)) == [
+      ("stadthagen_va", "stadthagen_be5"), ("riegel_va", "wierzba_be5", "imbir_vad"), GERMAN]
+  assert content_data.sibling_groups(["warriner_vad", "moors_vad"]) == []
+
+
+def test_word_data_drops_and_counts(tmp_path):
+  data = content_data.load_words("briesemeister_be5", "glove50", tmp_path)
+  assert data.x["train"].shape == (len(data.items["train"]), 50) and data.y["test"].shape[1] == 5
+  total = sum(data.sizes().values()) + sum(sum(d.values()) for d in data.dropped.values())
+  assert total == 560  # every word of the table is kept or counted
+  assert data.dropped["gloss_in_sibling_train"]["train"] == 0
+  assert len(list(tmp_path.glob("briesemeister_be5.glove50.*.npz"))) == 1
+  again = content_data.load_words("briesemeister_be5", "glove50", tmp_path)  # from the cache
+  np.testing.assert_array_equal(again.x["test"], data.x["test"])
+
+
+# ------------------------------------------------------------------------------------ pure pieces
+
+def _packing():
+  return codec.Packing.of(emojax.formats.head_layout(["va", "be5", "vad"]))
+
+
+def test_decode_each_and_example_losses_match_the_codec():
+  packing = _packing()
+  bank = {"bank": jax.random.normal(jax.random.key(0), (packing.layout.num_rows, 100))}
+  e_BxE = jax.random.normal(jax.random.key(1), (6, 100))
+  y_BxW = jax.random.uniform(jax.random.key(2), (6, packing.width))
+
+  @jax.jit
+  def check(f):  # one dataset: exactly the codec's head and ℓ_F
+    f_B = jnp.full(6, f)
+    pred = tc.decode_each(bank, packing, f_B, e_BxE)
+    loss = tc.group_mean(tc.example_losses(packing, f_B, pred, y_BxW), jnp.zeros(6, jnp.int32), 2)
+    return pred, codec.decode(bank, packing, f, e_BxE), loss, codec.masked_loss(packing, f, pred, y_BxW)
+
+  for f in range(3):
+    pred, want_pred, loss, want_loss = check(f)
+    chex.assert_trees_all_close(pred, want_pred, atol=1e-5)
+    chex.assert_trees_all_close(loss, want_loss, atol=1e-6)
+
+  @jax.jit
+  def mixed():  # two datasets in one batch (Mlt): the sum of each dataset's own mean loss
+    f_B = g_B = jnp.array([0, 0, 1, 1, 1, 1])
+    pred = tc.decode_each(bank, packing, f_B, e_BxE)
+    want = (codec.masked_loss(packing, 0, pred[:2], y_BxW[:2]) +
+            codec.masked_loss(packing, 1, pred[2:], y_BxW[2:]))
+    return tc.group_mean(tc.example_losses(packing, f_B, pred, y_BxW), g_B, 2), want
+
+  chex.assert_trees_all_close(*mixed(), atol=1e-6)
+
+
+def test_plan_groups_minimises_padded_steps():
+  assert tc.plan_groups([66, 2, 3, 66, 10], 2) == [[1, 2, 4], [0, 3]]
+  assert sorted(sum(tc.plan_groups([5, 1, 9, 2], 3, multiple=2), [])) == [0, 1, 2, 3]
+  assert len(tc.plan_groups([4, 4, 4], 3)) == 1  # nothing to gain from more compiled calls
+
+
+def test_encoder_shapes_for_words_and_pooled_features():
+  words = tc.encoder_module(tc.EncoderConfig(), 100, own_width=6)
+  keys = jax.random.key_data(jax.random.split(jax.random.key(0), 3))
+  p = jax.jit(lambda k: tc.init_params(words, 50, k))(keys)  # 3 runs
+  assert set(p) == {"Dense_0", "Dense_1", "embed", "own"}
+  assert p["Dense_0"]["kernel"].shape == (3, 50, 256) and not np.any(p["embed"]["bias"])
+  np.testing.assert_allclose(np.std(p["Dense_1"]["kernel"]), 1 / np.sqrt(256), rtol=0.05)  # lecun
+  e, o = jax.jit(lambda q, x: words.apply({"params": q}, x))(jax.tree.map(lambda a: a[0], p), jnp.ones((4, 50)))
+  assert e.shape == (4, 100) and o.shape == (4, 6)
+  keep = jax.jit(lambda k: tc.dropout_keep(k, words, 512, 50))(jax.random.key(1))
+  assert [m.shape for m in keep] == [(512, 50), (512, 256), (512, 128)]
+  np.testing.assert_allclose([np.mean(m) for m in keep], [0.8, 0.5, 0.5], atol=0.01)
+  pooled = tc.encoder_module(tc.EncoderConfig(hidden=(), dropout=(0.5,)), 100)  # texts, images
+  q = jax.eval_shape(lambda: pooled.init(jax.random.key(0), jnp.zeros((1, 384)))["params"])
+  assert set(q) == {"embed"} and q["embed"]["kernel"].shape == (384, 100)
+  with pytest.raises(ValueError, match="one rate before the first layer"):
+    tc.encoder_module(tc.EncoderConfig(dropout=(0.5,)), 100)
+
+
+# ------------------------------------------------------------------- stage 1, frozen heads, plan
+
+def _launch(script, *args, timeout=300):
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, str(ROOT / "launch" / script), "--accelerator=cpu", *args]
+  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+  """A tiny stage-1 model of the German pair (formats vad, be5), as a user would train it."""
+  workdir = tmp_path_factory.mktemp("mapping")
+  proc = _launch("mapping.py", f"--workdir={workdir}", "pairs=de_vad_be5", "steps=4",
+                 "eval_every=2", "baseline_epochs=0")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir
+
+
+def _setup(stage1, tmp_path, **overrides):
+  cfg = tc.ContentConfig(stage1=str(stage1), datasets=GERMAN, seeds=(0, 1), batch_size=64,
+                         epochs=1, **overrides)
+  model, _ = tc.load_stage1(cfg.stage1)
+  data = {n: content_data.load_words(n, cfg.vectors, tmp_path) for n in GERMAN}
+  return cfg, model, data
+
+
+def test_plan_has_every_condition(stage1, tmp_path):
+  cfg, model, data = _setup(stage1, tmp_path)
+  runs = tc.plan_runs(cfg, data)
+  names = sorted({r.name for r in runs})
+  assert names == sorted([f"{c}/{n}" for c in ("Bsl", "Sng", "Aug") for n in GERMAN] +
+                         ["Mlt/schmidtke_vad+briesemeister_be5"])
+  assert len(runs) == 7 * 2  # x 2 seeds
+  siblings = tc.siblings_of(list(data))
+  fmt = {n: d.format for n, d in data.items()}
+  kinds = lambda cond: [t.kind for t in tc.targets_of(tc.Run(cond, ("schmidtke_vad",), 0), siblings, fmt)]
+  assert kinds("Bsl") == ["fit", "fit", "chain"] and kinds("Aug") == ["fit", "fit", "zero"]
+  mlt = tc.targets_of(tc.Run("Mlt", GERMAN, 0), siblings, fmt)
+  assert [(t.dataset, t.fmt) for t in mlt if t.part == "test"] == [(n, fmt[n]) for n in GERMAN]
+  only_zero = tc.plan_runs(tc.ContentConfig(datasets=GERMAN, conditions=("SnZ",), seeds=(0,)), data)
+  assert {r.condition for r in only_zero} == {"Sng"}
+
+
+def test_training_never_touches_the_frozen_heads(stage1, tmp_path):
+  cfg, model, data = _setup(stage1, tmp_path)
+  mesh = mesh_lib.make_mesh()  # 8 fake devices: the run axis is sharded over them
+  packing = model.packing
+  before = jax.tree.map(np.array, model.params)
+  pool = tc.Pool(data, packing, model, tc.augment_map(cfg))
+  runs = [tc.Run(c, ("schmidtke_vad",), 0) for c in ("Bsl", "Sng", "Aug")] + [tc.Run("Mlt", GERMAN, 0)]
+  runs += [runs[-1]] * (-len(runs) % mesh.size)
+  arrays = tc.run_arrays(runs, pool, packing, cfg, num_slots=2)
+  assert arrays["train"].shape[0] == arrays["dev"].shape[0] == 8 and arrays["dev"].shape[1] == 2
+  rep = mesh_lib.replicated(mesh)
+  frozen = jax.device_put(model.params, rep)
+  module = tc.encoder_module(cfg.encoder, 100, packing.width)
+  bar = progress.Progress(1, "test", enabled=False)
+  steps = int(arrays["steps"].max())
+  epoch_fn = tc.make_epoch_fn(cfg, module, packing, mesh, 2, steps)
+  train = lambda cfg: tc.train_group(cfg, runs, arrays, jax.device_put(pool.arrays, rep), frozen,
+                                     module, packing, 50, mesh, tmp_path / "group", bar, 0, epoch_fn)
+  best, best_dev, done = train(cfg)
+  assert done == 8 * steps and np.isfinite(best_dev).all()
+  best, best_dev, done = train(dataclasses.replace(cfg, epochs=2))  # resumes after epoch 1
+  assert done == 2 * 8 * steps
+  lines = (tmp_path / "group" / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
+  chex.assert_trees_all_equal(jax.tree.map(np.array, frozen), before)  # bit-identical
+  chex.assert_trees_all_equal(jax.tree.map(np.array, model.params), before)
+  # The optimizer state holds moments of the encoder alone: no stage-1 leaf can be updated.
+  abstract = jax.eval_shape(lambda k: tc.init_state(cfg, module, 50, k), arrays["key"])
+  assert jax.tree.structure(abstract["opt"]) == jax.tree.structure(
+      jax.eval_shape(jax.vmap(optax.adam(1e-3).init), abstract["params"]))
+  assert not {"bank", "encoders"} & set(abstract["params"])
+  # The trained encoders differ per condition (Bsl trains its own output, the rest the embedding).
+  p = jax.device_get(best)
+  assert not np.allclose(p["own"]["kernel"][0], p["own"]["kernel"][1])  # Bsl vs Sng
+  np.testing.assert_array_equal(p["own"]["kernel"][1], p["own"]["kernel"][2])  # unused by Sng/Aug
+
+
+# -------------------------------------------------------------------------------- launcher, load
+
+@pytest.fixture(scope="module")
+def words_run(stage1, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("words")
+  proc = _launch("content.py", "--modality=words", f"--workdir={workdir}", "--seeds=0,1", f"stage1={stage1}", *TINY)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc
+
+
+def test_launcher_writes_the_word_experiment(words_run, stage1):
+  workdir, proc = words_run
+  for name in ("config.json", "results.json", "results.md", "model.json", "model"):
+    assert (workdir / name).exists(), name
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["seeds"] == [0, 1] and list(results["conditions"]) == list(tc.CONDITIONS)
+  for cond in ("Bsl", "Sng", "Aug", "Mlt"):
+    rows = results["conditions"][cond]["test"]["rows"]
+    assert set(rows) == set(GERMAN) and len(rows["schmidtke_vad"]["mean"]["values"]) == 2
+    assert set(rows["briesemeister_be5"]["variables"]) == {"joy", "anger", "sadness", "fear", "disgust"}
+  for cond in ("BsZ", "SnZ", "AuZ"):
+    assert set(results["conditions"][cond]["test"]["rows"]) == {
+        "schmidtke_vad→briesemeister_be5", "briesemeister_be5→schmidtke_vad"}
+  assert len(results["findings"]) == 3 and results["stage1"]["path"] == str(stage1.resolve())
+  assert results["datasets"]["briesemeister_be5"]["dropped"]["oov"] == {"train": 0, "dev": 0, "test": 0}
+  markdown = (workdir / "results.md").read_text()
+  assert "| schmidtke_vad | de | vad |" in markdown and "0.807" in markdown and "## Timing" in markdown
+  assert "test mean r: Bsl" in proc.stdout and "words stage 2" in proc.stderr
+  assert len(list((workdir / "groups").glob("*/checkpoints"))) == 1
+
+
+def test_load_embeds_and_predicts_words(words_run):
+  workdir, _ = words_run
+  model = emojax.load(workdir)
+  assert isinstance(model, emojax.api.ContentModel) and model.modality == "words"
+  e = model.embed(["happy", "funeral", "table"])
+  assert e.shape == (3, 100) and e.dtype == np.float32 and np.isfinite(e).all()
+  np.testing.assert_allclose(model.embed("happy")[0], e[0], atol=1e-5)
+  vad = model.predict(["happy", "funeral"], fmt="vad")
+  np.testing.assert_allclose(vad, model.decode_embeddings(e[:2], "vad"), atol=1e-6)
+  assert model.predict("happy", fmt="be5").shape == (1, 5)
+  assert model.map_labels([[0.5, 0.0, 0.1]], "vad", "be5").shape == (1, 5)  # stage-1 API intact
+  assert set(model.formats) == {"vad", "be5"}
+  with pytest.raises(ValueError, match="unknown label format 'va'"):
+    model.predict(["happy"], fmt="va")
+  with pytest.raises(ValueError, match="needs fmt"):
+    model.predict(["happy"])
+  with pytest.raises(ValueError, match="item 1 is an empty string"):
+    model.embed(["happy", " "])
+  with pytest.raises(ValueError, match="out of vocabulary"):
+    model.embed(["happy", "qqxzzv"])
+  assert np.isnan(model.predict(["qqxzzv", "happy"], fmt="vad", oov="nan")[0]).all()
+  with pytest.raises(ValueError, match="this model's content encoder reads 'words'"):
+    model.embed(["happy"], modality="texts")
+
+
+def test_load_refuses_a_missing_or_different_stage1(words_run, stage1, tmp_path):
+  workdir, _ = words_run
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="holds no exported model"):
+    emojax.load(workdir, stage1=tmp_path / "gone")
+  moved = tmp_path / "moved"
+  shutil.copytree(stage1, moved)
+  assert isinstance(emojax.load(workdir, stage1=moved), emojax.api.ContentModel)  # same bytes
+  meta = json.loads((moved / "model.json").read_text())
+  (moved / "model.json").write_text(json.dumps({**meta, "seed": 99}, indent=2) + "\n")
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="holds another model"):
+    emojax.load(workdir, stage1=moved)
