@@ -43,9 +43,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
-from emojax import baselines, checkpoint, codec, content_data, formats, image_data, mapping_data, metrics
+from emojax import baselines, checkpoint, codec, content_data, epochs, formats, image_data, mapping_data, metrics
 from emojax import mesh as mesh_lib, progress, report, splits, train_mapping
 from emojax import config as config_lib
 
@@ -555,23 +554,11 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
   keys = device_runs["key"]
 
   abstract = jax.eval_shape(lambda k: init_state(cfg, module, dim, k), keys)
-  manager = ocp.CheckpointManager(group_dir.resolve() / "checkpoints",
-                                  options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
-  start = manager.latest_step() or 0
-  if start:
-    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=runs_sh), abstract)
-    state = manager.restore(start, args=ocp.args.StandardRestore(target))
-  else:
-    state = jax.jit(lambda k: init_state(cfg, module, dim, k), out_shardings=runs_sh)(keys)
+  init = lambda: jax.jit(lambda k: init_state(cfg, module, dim, k), out_shardings=runs_sh)(keys)
+  manager, start, state = epochs.resume_or_init(group_dir / "checkpoints", init, abstract, runs_sh)
   per_epoch = R * max_steps
   done += start * per_epoch
-  log_path = group_dir / "metrics.jsonl"
-  kept = [l for l in log_path.read_text().splitlines(keepends=True)
-          if json.loads(l)["epoch"] <= start] if log_path.exists() and start else []
-  log = open(log_path, "w") if mesh_lib.is_writer() else None
-  if log:
-    log.writelines(kept)
-  pending = None
+  log = epochs.open_metrics(group_dir / "metrics.jsonl", start)
 
   def flush(epoch_index, out):
     host = jax.device_get(out)
@@ -587,20 +574,11 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
     bar.update(done + (epoch_index + 1 - start) * per_epoch, loss=record["loss"], dev_r=record["dev"])
 
   try:
-    for epoch_index in range(start, cfg.epochs):
-      state, out = epoch_fn(state, device_runs, frozen, device_pool, jnp.int32(epoch_index))
-      if pending is not None:
-        flush(*pending)
-      pending = (epoch_index, out)
-      if (epoch_index + 1) % cfg.checkpoint_every == 0 or epoch_index + 1 == cfg.epochs:
-        flush(*pending)
-        pending = None
-        manager.save(epoch_index + 1, args=ocp.args.StandardSave(state))
-    if pending is not None:
-      flush(*pending)
-    manager.wait_until_finished()
+    state = epochs.run_epochs(
+        state, start, cfg.epochs,
+        lambda state, e: epoch_fn(state, device_runs, frozen, device_pool, jnp.int32(e)),
+        flush, manager, cfg.checkpoint_every)
   finally:
-    manager.close()
     if log:
       log.close()
   done += (cfg.epochs - start) * per_epoch

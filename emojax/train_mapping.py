@@ -21,9 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
-from emojax import baselines, checkpoint, codec, formats, mapping_data, mesh as mesh_lib, progress, report
+from emojax import baselines, checkpoint, codec, epochs, formats, mapping_data, mesh as mesh_lib, progress, report
 from emojax import config as config_lib
 from emojax.codec import CodecConfig, LossWeights
 
@@ -201,11 +200,6 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def checkpoint_manager(directory: pathlib.Path, cfg: MappingConfig) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
-  return ocp.CheckpointManager(directory.resolve(), options=options)
-
-
 def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Path,
                epoch_fn=None, show_progress: bool = True) -> dict:
   """Trains one seed (resuming from its latest checkpoint) and returns the best params + scores."""
@@ -219,22 +213,12 @@ def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Pat
   init_key, train_key = jax.random.split(key)
 
   abstract = jax.eval_shape(lambda k: init_state(k, cfg, packing), init_key)
-  manager = checkpoint_manager(seed_dir / "checkpoints", cfg)
-  start_epoch = manager.latest_step() or 0
-  if start_epoch:
-    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract)
-    state = manager.restore(start_epoch, args=ocp.args.StandardRestore(target))
-  else:
-    state = jax.jit(lambda k: init_state(k, cfg, packing), out_shardings=replicated)(init_key)
-
-  log_path = seed_dir / "metrics.jsonl"
-  kept = _metrics_up_to(log_path, start_epoch)
-  log = open(log_path, "w") if mesh_lib.is_writer() else None
-  if log:
-    log.writelines(kept)
+  init = lambda: jax.jit(lambda k: init_state(k, cfg, packing), out_shardings=replicated)(init_key)
+  manager, start_epoch, state = epochs.resume_or_init(seed_dir / "checkpoints", init, abstract,
+                                                      replicated)
+  log = epochs.open_metrics(seed_dir / "metrics.jsonl", start_epoch)
   bar = progress.Progress(cfg.steps, f"codec seed {seed}",
                           enabled=show_progress and mesh_lib.is_writer())
-  pending = None  # metrics of the epoch before: read after dispatching the next (no stall)
 
   def flush(epoch_index, metrics_dev):
     host = jax.device_get(metrics_dev)
@@ -252,20 +236,10 @@ def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Pat
     bar.update(record["step"], loss=record["loss"], dev_r=record["dev"])
 
   try:
-    for epoch_index in range(start_epoch, cfg.epochs):
-      state, out = epoch_fn(state, train, dev, train_key)
-      if pending is not None:
-        flush(*pending)
-      pending = (epoch_index, out)
-      if (epoch_index + 1) % cfg.checkpoint_every == 0 or epoch_index + 1 == cfg.epochs:
-        flush(*pending)
-        pending = None
-        manager.save(epoch_index + 1, args=ocp.args.StandardSave(state))
-    if pending is not None:
-      flush(*pending)
-    manager.wait_until_finished()
+    state = epochs.run_epochs(state, start_epoch, cfg.epochs,
+                              lambda state, _: epoch_fn(state, train, dev, train_key), flush,
+                              manager, cfg.checkpoint_every)
   finally:
-    manager.close()
     if log:
       log.close()
 
@@ -284,13 +258,6 @@ def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Pat
 def _per_direction(directions, scores_DxW, mask_DxW) -> dict[str, np.ndarray]:
   scores, mask = np.asarray(scores_DxW), np.asarray(mask_DxW) > 0
   return {d.name: scores[i][mask[i]] for i, d in enumerate(directions)}
-
-
-def _metrics_up_to(path: pathlib.Path, epoch: int) -> list[str]:
-  """Lines of an earlier run's metrics.jsonl up to the epoch a resumed run restarts from."""
-  if not path.exists() or epoch == 0:
-    return []
-  return [l for l in path.read_text().splitlines(keepends=True) if json.loads(l)["epoch"] <= epoch]
 
 
 def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool = True) -> dict:
