@@ -146,3 +146,17 @@ def test_plausibility_table(tiny_run):
   assert ("vad:valence", "va:valence") not in pairs  # tied rows are left out
   assert -1.0 <= result["spearman"] <= 1.0
   assert "Spearman" in plausibility.markdown(result)
+
+
+def test_corrupt_checkpoints_are_clear_errors(tiny_run, tmp_path):
+  import shutil
+  broken = tmp_path / "broken"
+  shutil.copytree(tiny_run[0], broken, ignore=shutil.ignore_patterns("seed_*"))
+  for f in (broken / "model").rglob("*"):
+    if f.is_file():
+      f.write_bytes(b"not a checkpoint")
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="cannot restore the model"):
+    emojax.load(broken)
+  (broken / "model.json").write_text("{ truncated")
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="model.json is corrupt"):
+    emojax.load(broken)
