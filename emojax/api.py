@@ -155,9 +155,8 @@ class ContentModel(EmotionModel):
       if not item.strip():
         raise ValueError(f"item {i} is an empty string")
     if self.modality == "texts":  # MiniLM pooled features with the settings the encoder was trained on
-      from emojax import text_data
       max_length, notice = self.content_meta["feature"]["max_length"], []
-      x = text_data.text_features(items, max_length, notice=notice)
+      x = self._text_features(items, max_length, notice)
       if notice and not getattr(self, "_truncation_noted", False):
         self._truncation_noted = True  # said once per model
         warnings.warn(f"{notice[0]} text(s) longer than {max_length} MiniLM tokens were truncated "
@@ -165,6 +164,10 @@ class ContentModel(EmotionModel):
       return x, np.ones(len(items), bool), items
     x, found = content_data.word_features(self.content_meta["feature"]["vectors"], items)
     return x, found, items
+
+  def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
+    from emojax import text_data
+    return text_data.text_features(items, max_length, notice=notice)
 
   def _image_features(self, items) -> tuple[np.ndarray, np.ndarray, list]:
     """Images: a path, an HxW / HxWxC array (C = 1, 3 or 4; uint8 or float in [0, 1]), an NxHxWxC
@@ -219,8 +222,47 @@ class ContentModel(EmotionModel):
     return out
 
 
+class FinetunedTextModel(ContentModel):
+  """A fine-tuned texts workdir (`emojax.finetune_text`): the fine-tuned MiniLM, mean pooling and
+  Dense 100 replace the frozen features + encoder; input checks and heads are ContentModel's."""
+
+  def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, params, cfg):
+    from emojax.encoders import bert
+    EmotionModel.__init__(self, stage1.workdir, stage1.meta, stage1.params, stage1.config)
+    self.workdir, self.stage1, self.content_meta, self.content_config = workdir, stage1, meta, cfg
+    self.modality = meta["modality"]
+    self.encoder_params, self.bert_params = params["embed"], params["bert"]
+    self.bert_config = bert.BertConfig(**meta["feature"]["bert"])
+
+  @functools.partial(jax.jit, static_argnums=(0,))
+  def _encode(self, params, x_NxD):
+    return x_NxD @ params["kernel"] + params["bias"]
+
+  @functools.partial(jax.jit, static_argnums=(0,))
+  def _pooled(self, bert_params, ids_BxL, mask_BxL):
+    from emojax.encoders import bert
+    h = bert.bert_forward(bert_params, ids_BxL, mask_BxL, config=self.bert_config)
+    return bert.mean_pool(h, mask_BxL)
+
+  def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
+    """Pooled output of the fine-tuned BERT, batches of <= 64 padded to a power of two."""
+    from emojax import text_data
+    from emojax.encoders import bert
+    t = bert.tokenize(items, max_length)  # empty strings and tokenless texts raise here
+    if t.truncated_B.any():
+      notice.append(int(t.truncated_B.sum()))
+    out = []
+    for s in range(0, len(items), text_data.EXTRACT_BATCH):
+      ids, mask = t.ids_BxL[s:s + text_data.EXTRACT_BATCH], t.mask_BxL[s:s + text_data.EXTRACT_BATCH]
+      n = len(ids)
+      ids_p, mask_p = np.zeros((_bucket(n), ids.shape[1]), np.int32), np.zeros((_bucket(n), ids.shape[1]), np.int32)
+      ids_p[:n], mask_p[:n] = ids, mask
+      mask_p[n:, 0] = 1  # padding rows see one token
+      out.append(np.asarray(self._pooled(self.bert_params, ids_p, mask_p))[:n])
+    return np.concatenate(out)
+
+
 def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path | None) -> ContentModel:
-  cfg = checkpoint.config_from_meta(train_content.ContentConfig, meta)
   recorded = meta["stage1"]
   path = pathlib.Path(stage1 if stage1 is not None else recorded["path"])
   if not (path / checkpoint.MODEL_JSON).is_file():
@@ -234,11 +276,26 @@ def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path 
         f"{recorded['fingerprint'][:12]}), but {path} holds another model ({fingerprint[:12]}): its "
         f"heads would not fit the encoder. Point stage1= at the original or retrain stage 2")
   s1 = load(path)
+  if meta["feature"]["kind"] == "minilm_finetuned":  # finetune_text.FEATURE_KIND
+    return _load_finetuned(workdir, meta, s1)
+  cfg = checkpoint.config_from_meta(train_content.ContentConfig, meta)
   module = train_content.encoder_module(cfg.encoder, s1.config.codec.embedding_dim)
   dim = meta["feature"]["dim"]
   abstract = jax.eval_shape(
       lambda k: module.init(k, jnp.zeros((1, dim)), deterministic=True)["params"], jax.random.key(0))
   return ContentModel(workdir, meta, s1, checkpoint.restore_params(workdir, abstract), cfg)
+
+
+def _load_finetuned(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> FinetunedTextModel:
+  from emojax import finetune_text
+  from emojax.encoders import bert
+  cfg = checkpoint.config_from_meta(finetune_text.FinetuneConfig, meta)
+  bcfg = bert.BertConfig(**meta["feature"]["bert"])
+  E = s1.config.codec.embedding_dim
+  abstract = jax.eval_shape(lambda k: {"bert": bert.init_params(k, bcfg),
+                                       "embed": {"kernel": jnp.zeros((bcfg.hidden_size, E)),
+                                                 "bias": jnp.zeros(E)}}, jax.random.key(0))
+  return FinetunedTextModel(workdir, meta, s1, checkpoint.restore_params(workdir, abstract), cfg)
 
 
 def load(workdir: str | pathlib.Path = "checkpoints/mapping",

@@ -9,7 +9,9 @@ donated. Default on GPU/TPU; on CPU it runs, slowly (~2-4 s a step at batch 24, 
 
   python scripts/finetune_text.py                                  # full run: 10 epochs, length 128
   python scripts/finetune_text.py max_steps=150 eval_every=50 max_length=64 --workdir=/tmp/ft
-Writes config.json, metrics.jsonl (step, loss; dev r at each evaluation) and results.json.
+Writes config.json, metrics.jsonl (step, loss; dev r at each evaluation) and results.json, and
+(Sng/Aug) exports the best-dev state, fine-tuned BERT + Dense 100, as model/ + model.json:
+`emojax.load(workdir).predict(texts, modality="texts", fmt=...)` runs the fine-tuned encoder.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import codec, formats, mesh as mesh_lib, progress, splits, text_data
+from emojax import checkpoint, codec, formats, mesh as mesh_lib, progress, splits, text_data
 from emojax import config as config_lib
 from emojax import train_content
 from emojax.encoders import bert
@@ -192,8 +194,28 @@ def finetune(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, show_progress:
              "dev": devs, "best_dev_r": best_r, "train_items": n, "dev_items": len(dev["y"]),
              "truncated": {"train": train["truncated"], "dev": dev["truncated"]},
              "wall_s": wall, "s_per_step": wall / total, "device": f"{mesh.size} x {jax.devices()[0].device_kind}"}
+  if best is not None and cfg.condition in ("Sng", "Aug"):  # Bsl's own output is not served
+    results["export"] = export(workdir, cfg, best, bert_config, packing, results["stage1"], best_r)
   if mesh_lib.is_writer():
     (workdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
   results["best_params"] = best
   results["losses"] = losses
   return results
+
+
+FEATURE_KIND = "minilm_finetuned"  # model.json feature kind that `emojax.load` reads as this model
+
+
+def export(workdir: pathlib.Path, cfg: FinetuneConfig, best, bert_config: bert.BertConfig,
+           packing: codec.Packing, stage1: dict, best_r: float) -> dict:
+  """Exports the best-dev parameters (BERT + Dense 100; never Bsl's own output) the way the
+  content stage does: checkpoint.export_model, stage "content", with the stage-1 fingerprint."""
+  meta = {"modality": "texts",
+          "encoder": {"run": f"{cfg.condition}/{cfg.dataset} (fine-tuned)", "seed": cfg.seed,
+                      "best_dev": best_r},
+          "feature": {"kind": FEATURE_KIND, "max_length": cfg.max_length,
+                      "dim": bert_config.hidden_size, "bert": dataclasses.asdict(bert_config)},
+          "stage1": stage1}
+  checkpoint.export_model(workdir, {"bert": best["bert"], "embed": best["embed"]}, packing.layout,
+                          cfg, stage="content", seed=cfg.seed, extra=meta)
+  return meta

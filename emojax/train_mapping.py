@@ -40,6 +40,7 @@ class MappingConfig:
   steps: int = 10_000
   eval_every: int = 100  # steps per "epoch"; dev evaluation and best-state selection after each
   seeds: tuple[int, ...] = (0,)
+  grad_accum: int = 1  # micro-batches per step: a global batch larger than memory, same result
   # Beyond the paper (see README, "Closing the gap"): how each step picks its mapping dataset
   # ("uniform" as the paper, or "proportional" to training-set size), and whether encoders are
   # told which dataset (rater population) a label comes from, dropped with this probability so
@@ -158,11 +159,27 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
     masks = tuple(jax.lax.with_sharding_constraint(m, batch) for m in masks)
     masks = (tuple(m[:, 0] for m in masks), tuple(m[:, 1] for m in masks))
 
-    def loss_fn(params):
+    def loss_fn(params, batch_rows):
+      y_a, y_b, masks, condition_B = batch_rows
       return codec.pair_loss(params, cfg.codec, packing, cfg.weights, train["fa"][d],
                              train["fb"][d], y_a, y_b, masks=masks, condition_B=condition_B)
 
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    rows = (y_a, y_b, masks, condition_B)
+    if cfg.grad_accum == 1:
+      (loss, terms), grads = grad_fn(params, rows)
+    else:
+      # Gradient accumulation: the same B rows (and dropout masks) as `grad_accum` sequential
+      # micro-batches. Every loss term is a mean over rows, so the mean of the micro-batch
+      # gradients is the full batch's gradient while only B / grad_accum rows are live at once.
+      micro = jax.tree.map(lambda x: x.reshape(cfg.grad_accum, -1, *x.shape[1:]), rows)
+
+      def add_micro(total, chunk):
+        return jax.tree.map(jnp.add, total, grad_fn(params, chunk)), None
+
+      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, rows))
+      total, _ = jax.lax.scan(add_micro, zeros, micro)
+      (loss, terms), grads = jax.tree.map(lambda x: x / cfg.grad_accum, total)
     updates, opt = tx.update(grads, opt, params)
     return (optax.apply_updates(params, updates), opt, step + 1), (loss, terms)
 
@@ -265,7 +282,10 @@ def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   """The whole stage-1 experiment: every seed of the codec, the baselines, results, exported model."""
   workdir = pathlib.Path(workdir).resolve()
   mesh = mesh_lib.make_mesh(cfg.num_devices or None)
-  mesh_lib.check_batch_divides(cfg.batch_size, mesh)
+  if cfg.grad_accum < 1 or cfg.batch_size % cfg.grad_accum:
+    raise ValueError(f"batch_size {cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
+                     f"equal micro-batches")
+  mesh_lib.check_batch_divides(cfg.batch_size // cfg.grad_accum, mesh)
   if cfg.steps % cfg.eval_every:
     raise ValueError(f"steps ({cfg.steps}) must be a multiple of eval_every ({cfg.eval_every})")
   if cfg.sampling not in ("uniform", "proportional"):

@@ -4,6 +4,7 @@ on strings, and a few steps of full fine-tuning (tiny random BERT, batch sharded
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import warnings
@@ -166,6 +167,35 @@ def test_finetune_steps_with_a_tiny_bert(stage1, tmp_path):
   assert not np.allclose(trained, np.asarray(params["layers"][0]["qkv_W"]))  # the backbone moves
   chex.assert_trees_all_equal(jax.tree.map(np.array, tc.load_stage1(stage1)[0].params), before)
   assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
+  # The best-dev state is exported: load() runs the fine-tuned BERT + Dense 100, not frozen features.
+  model = emojax.load(tmp_path)
+  assert isinstance(model, emojax.api.FinetunedTextModel) and model.modality == "texts"
+  assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(stage1)
+  texts = ["I am so happy today!", "The war killed thousands.", "ok"]
+  e = model.embed(texts, modality="texts")
+  assert e.shape == (3, 100) and np.isfinite(e).all()
+  tok = bert.tokenize(texts, 8)
+  pooled = bert.mean_pool(bert.bert_forward(out["best_params"]["bert"], tok.ids_BxL, tok.mask_BxL,
+                                            config=cfg), tok.mask_BxL)
+  embed = out["best_params"]["embed"]
+  np.testing.assert_allclose(e, pooled @ embed["kernel"] + embed["bias"], atol=1e-4)
+  np.testing.assert_allclose(model.embed(texts[1:2], modality="texts"), e[1:2], atol=1e-5)
+  vad = model.predict(texts, modality="texts", fmt="vad")
+  assert vad.shape == (3, 3) and np.isfinite(vad).all()
+  assert model.predict(texts, modality="texts", fmt="be5").shape == (3, 5)
+  with pytest.raises(ValueError, match="item 1 is an empty string"):
+    model.predict(["fine", " "], modality="texts", fmt="vad")
+  with warnings.catch_warnings(record=True) as caught:  # > 8 tokens: truncated, said once
+    warnings.simplefilter("always")
+    model.embed([" ".join(["terribly"] * 20), "short"], modality="texts")
+    model.embed([" ".join(["terribly"] * 20)], modality="texts")
+  assert sum("truncated" in str(w.message) for w in caught) == 1
+  # A different stage-1 model at the recorded place is refused.
+  other = tmp_path.parent / (tmp_path.name + "_other_stage1")
+  shutil.copytree(stage1, other)
+  (other / "model.json").write_text((other / "model.json").read_text().replace('"seed"', '"seed" ', 1))
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="another model"):
+    emojax.load(tmp_path, stage1=other)
   with pytest.raises(ValueError, match="not divisible"):
     finetune_text.finetune(run.__class__(stage1=str(stage1), batch_size=12), tmp_path,
                            bert_params=params, bert_config=cfg)
