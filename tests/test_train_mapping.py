@@ -175,3 +175,30 @@ def test_gradient_accumulation_reproduces_the_full_batch():
 def config_override(cfg, *assignments):
   from emojax import config
   return config.override(cfg, list(assignments))
+
+
+def test_sigterm_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
+  import signal
+  import time
+  args = ["--seeds=0", "pairs=de_vad_be5", "steps=200", "eval_every=4", "checkpoint_every=5",
+          "baseline_epochs=0"]
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, str(ROOT / "launch" / "mapping.py"), "--accelerator=cpu"]
+  killed = tmp_path / "killed"
+  proc = subprocess.Popen(cmd + [f"--workdir={killed}", *args], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  checkpoints = killed / "seed_0" / "checkpoints"
+  deadline = time.time() + 240
+  while time.time() < deadline and not (checkpoints.exists() and any(checkpoints.glob("[0-9]*"))):
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=60) != 0, "the run finished before it could be killed"
+  for workdir in (killed, tmp_path / "straight"):
+    done = subprocess.run(cmd + [f"--workdir={workdir}", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+  step_a, resumed = _latest_state(killed / "seed_0")
+  step_b, straight = _latest_state(tmp_path / "straight" / "seed_0")
+  assert step_a == step_b == 50
+  chex.assert_trees_all_equal(resumed["params"], straight["params"])
+  chex.assert_trees_all_equal(resumed["best_params"], straight["best_params"])
