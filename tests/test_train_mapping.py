@@ -202,3 +202,11 @@ def test_sigterm_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
   assert step_a == step_b == 50
   chex.assert_trees_all_equal(resumed["params"], straight["params"])
   chex.assert_trees_all_equal(resumed["best_params"], straight["best_params"])
+
+
+def test_head_row_picture(tiny_run, tmp_path):
+  from emojax import pictures
+  path = pictures.plot_head_rows(emojax.load(tiny_run[0]), tmp_path / "rows.png", color="va:valence")
+  assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+  with pytest.raises(ValueError, match="no mapping dataset of this model has format 'isear7'"):
+    pictures.plot_head_rows(emojax.load(tiny_run[0]), tmp_path / "x.png", color="isear7:joy")
