@@ -5,7 +5,10 @@ codec knows through the shared space (canonical units in and out; class formats 
 probabilities), `embed_labels(values, fmt)` returns their 100-d embeddings. Inputs are checked
 before anything reaches JAX: unknown formats, wrong widths, NaN/Inf and values outside the
 canonical range raise a ValueError that names the problem. Any batch size works; batches are
-padded to a power of two so repeated calls reuse a few compiled shapes.
+padded to a power of two so repeated calls reuse a few compiled shapes. A stage-2 workdir loads as
+a `ContentModel` (words, texts or images; `FinetunedTextModel` for a fine-tuned text encoder) that
+adds `embed(items, modality)` and `predict(items, modality, fmt)` on top of the stage-1 API, after
+checking that its stage-1 checkpoint is the one it was trained against.
 """
 
 from __future__ import annotations
