@@ -27,13 +27,15 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 AUTHORS_STEPS_PER_S = 150.0  # measured on this machine by the issue's author (10,000 steps ~ 70 s)
 
 
-def _child(mode: str) -> None:
-  """Runs inside a subprocess; prints one JSON line."""
-  start = time.perf_counter()
-  sys.path.insert(0, str(ROOT))
+def compiled_epoch(cfg=None):
+  """The stage-1 training "epoch" (eval_every steps + dev evaluation, one compiled call) over all
+  bundled mapping datasets, with its initial state and data on the devices: (epoch, state, train,
+  dev, key, cfg). `benchmarks/bench_gpu.py` measures the same function."""
+  if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
   import jax
   from emojax import mapping_data, mesh as mesh_lib, train_mapping
-  cfg = train_mapping.MappingConfig()
+  cfg = cfg or train_mapping.MappingConfig()
   pairs = [mapping_data.load_pair(p) for p in cfg.pairs]
   mesh = mesh_lib.make_mesh()
   packing = train_mapping.packing_of(cfg, pairs)
@@ -42,8 +44,14 @@ def _child(mode: str) -> None:
   dev = jax.device_put(train_mapping.direction_arrays(packing, pairs, "dev"), rep)
   init = jax.jit(lambda k: train_mapping.init_state(k, cfg, packing), out_shardings=rep)
   state = init(jax.random.key(0))
-  epoch = train_mapping.make_epoch_fn(cfg, packing, mesh)
-  key = jax.random.key(1)
+  return train_mapping.make_epoch_fn(cfg, packing, mesh), state, train, dev, jax.random.key(1), cfg
+
+
+def _child(mode: str) -> None:
+  """Runs inside a subprocess; prints one JSON line."""
+  start = time.perf_counter()
+  import jax
+  epoch, state, train, dev, key, cfg = compiled_epoch()
   t0 = time.perf_counter()
   if mode == "steady":
     for _ in range(3):  # warm-up, includes compile

@@ -6,9 +6,10 @@ probabilities), `embed_labels(values, fmt)` returns their 100-d embeddings. Inpu
 before anything reaches JAX: unknown formats, wrong widths, NaN/Inf and values outside the
 canonical range raise a ValueError that names the problem. Any batch size works; batches are
 padded to a power of two so repeated calls reuse a few compiled shapes. A stage-2 workdir loads as
-a `ContentModel` (words, texts or images; `FinetunedTextModel` for a fine-tuned text encoder) that
-adds `embed(items, modality)` and `predict(items, modality, fmt)` on top of the stage-1 API, after
-checking that its stage-1 checkpoint is the one it was trained against.
+a `ContentModel` (words, texts or images; `FinetunedTextModel` / `FinetunedImageModel` for a
+fine-tuned text / image encoder) that adds `embed(items, modality)` and `predict(items, modality,
+fmt)` on top of the stage-1 API, after checking that its stage-1 checkpoint is the one it was
+trained against.
 """
 
 from __future__ import annotations
@@ -153,10 +154,19 @@ class ContentModel(EmotionModel):
     if not items:
       raise ValueError("no items given")
     for i, item in enumerate(items):
+      if isinstance(item, (bytes, bytearray)):  # only str: the caller knows the encoding
+        raise TypeError(f"item {i} is {type(item).__name__}, not a str: {item[:40]!r}; decode it "
+                        f"first (e.g. item.decode('utf-8'))")
       if not isinstance(item, str):
         raise TypeError(f"item {i} is {type(item).__name__}, not a str: {item!r}")
       if not item.strip():
         raise ValueError(f"item {i} is an empty string")
+      try:
+        item.encode("utf-8")
+      except UnicodeEncodeError as err:  # lone surrogates, e.g. from errors='surrogateescape'
+        raise ValueError(f"item {i} is not valid Unicode text: {item[err.start:err.end]!r} at "
+                         f"character {err.start} is a lone surrogate (undecodable bytes?); decode "
+                         f"the input with its real encoding") from None
     if self.modality == "texts":  # MiniLM pooled features with the settings the encoder was trained on
       max_length, notice = self.content_meta["feature"]["max_length"], []
       x = self._text_features(items, max_length, notice)
@@ -185,8 +195,12 @@ class ContentModel(EmotionModel):
     for i, item in enumerate(items):
       if not isinstance(item, (str, pathlib.Path, np.ndarray)):
         raise TypeError(f"image {i} is {type(item).__name__}, not a path or a numpy array")
-    x = image_data.image_features(items)
+    x = self._pooled_image_features(items)
     return x, np.ones(len(items), bool), items
+
+  def _pooled_image_features(self, items: list) -> np.ndarray:
+    from emojax import image_data
+    return image_data.image_features(items)
 
   def embed_features(self, x_NxD) -> np.ndarray:
     """Emotion embeddings of precomputed features (e.g. a stage-2 feature cache), N x 100."""
@@ -225,21 +239,44 @@ class ContentModel(EmotionModel):
     return out
 
 
-class FinetunedTextModel(ContentModel):
-  """A fine-tuned texts workdir (`emojax.finetune_text`): the fine-tuned MiniLM, mean pooling and
-  Dense 100 replace the frozen features + encoder; input checks and heads are ContentModel's."""
+class FinetunedModel(ContentModel):
+  """A fine-tuned workdir (`emojax.finetune`): the fine-tuned backbone and Dense 100 replace the
+  frozen features + encoder; input checks and heads are ContentModel's."""
 
   def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, params, cfg):
-    from emojax.encoders import bert
     EmotionModel.__init__(self, stage1.workdir, stage1.meta, stage1.params, stage1.config)
     self.workdir, self.stage1, self.content_meta, self.content_config = workdir, stage1, meta, cfg
     self.modality = meta["modality"]
-    self.encoder_params, self.bert_params = params["embed"], params["bert"]
-    self.bert_config = bert.BertConfig(**meta["feature"]["bert"])
+    self.encoder_params = params["embed"]
 
   @functools.partial(jax.jit, static_argnums=(0,))
   def _encode(self, params, x_NxD):
     return x_NxD @ params["kernel"] + params["bias"]
+
+
+class FinetunedImageModel(FinetunedModel):
+  """A fine-tuned images workdir (`emojax.finetune_image`): the fine-tuned MobileNetV2 backbone at
+  its trained image size, then Dense 100."""
+
+  def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, params, cfg):
+    from emojax.encoders import mobilenet
+    super().__init__(workdir, meta, stage1, params, cfg)
+    self._backbone = mobilenet.MobileNetFeatures(params=params["backbone"],
+                                                 crop=meta["feature"]["image_size"])
+
+  def _pooled_image_features(self, items: list) -> np.ndarray:
+    return self._backbone.features(items, batch_size=8 if len(items) <= 24 else 32)
+
+
+class FinetunedTextModel(FinetunedModel):
+  """A fine-tuned texts workdir (`emojax.finetune_text`): the fine-tuned MiniLM, mean pooling and
+  Dense 100."""
+
+  def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, params, cfg):
+    from emojax.encoders import bert
+    super().__init__(workdir, meta, stage1, params, cfg)
+    self.bert_params = params["bert"]
+    self.bert_config = bert.BertConfig(**meta["feature"]["bert"])
 
   @functools.partial(jax.jit, static_argnums=(0,))
   def _pooled(self, bert_params, ids_BxL, mask_BxL):
@@ -281,6 +318,8 @@ def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path 
   s1 = load(path)
   if meta["feature"]["kind"] == "minilm_finetuned":  # finetune_text.FEATURE_KIND
     return _load_finetuned(workdir, meta, s1)
+  if meta["feature"]["kind"] == "mobilenet_finetuned":  # finetune_image.FEATURE_KIND
+    return _load_finetuned_image(workdir, meta, s1)
   cfg = checkpoint.config_from_meta(train_content.ContentConfig, meta)
   module = train_content.encoder_module(cfg.encoder, s1.config.codec.embedding_dim)
   dim = meta["feature"]["dim"]
@@ -301,14 +340,29 @@ def _load_finetuned(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> Fine
   return FinetunedTextModel(workdir, meta, s1, checkpoint.restore_params(workdir, abstract), cfg)
 
 
+def _load_finetuned_image(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> FinetunedImageModel:
+  from emojax import finetune_image
+  from emojax.encoders import mobilenet
+  cfg = checkpoint.config_from_meta(finetune_image.FinetuneImageConfig, meta)
+  E, D = s1.config.codec.embedding_dim, meta["feature"]["dim"]
+  abstract = jax.eval_shape(lambda k: {"backbone": finetune_image.backbone_of(mobilenet.init_params(k)),
+                                       "embed": {"kernel": jnp.zeros((D, E)), "bias": jnp.zeros(E)}},
+                            jax.random.key(0))
+  return FinetunedImageModel(workdir, meta, s1, checkpoint.restore_params(workdir, abstract), cfg)
+
+
 def load(workdir: str | pathlib.Path = "checkpoints/mapping",
          stage1: str | pathlib.Path | None = None) -> EmotionModel:
   """Opens a stage-1 workdir (EmotionModel) or a stage-2 one (ContentModel, checked against the
-  stage-1 checkpoint it recorded; `stage1` names that checkpoint's new place if it moved)."""
+  stage-1 checkpoint it recorded; `stage1` names that checkpoint's new place if it moved), or a
+  new-format one (`emojax.new_format.NewFormatModel`: a stage-2 model plus formats learned onto it)."""
   workdir = pathlib.Path(workdir)
   meta = checkpoint.read_meta(workdir)
   if meta.get("stage") == "content":
     return _load_content(workdir, meta, stage1)
+  if meta.get("stage") == "new_format":  # formats learned onto a stage-2 model (emojax.new_format)
+    from emojax import new_format  # `stage1` then names the stage-2 model it was learned against
+    return new_format.load_model(workdir, meta, stage1)
   cfg = checkpoint.config_from_meta(train_mapping.MappingConfig, meta)
   packing = codec.Packing.of(formats.head_layout(meta["formats"]), tuple(meta.get("conditions", ())))
   abstract = jax.eval_shape(lambda k: codec.init_params(k, cfg.codec, packing), jax.random.key(0))

@@ -21,8 +21,11 @@ from emojax import mesh as mesh_lib
 
 
 def resume_or_init(directory: pathlib.Path, init: Callable[[], dict], abstract, sharding):
-  """Returns (manager, start epoch, state): the latest checkpoint of `directory`, or init()."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+  """Returns (manager, start epoch, state): the latest checkpoint of `directory`, or init().
+  Saves are atomic: Orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when
+  complete, and deletes the previous step only after that, so a run killed while saving leaves
+  the previous checkpoint as the latest; such leftover temporary directories are removed here."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, cleanup_tmp_directories=True)
   manager = ocp.CheckpointManager(pathlib.Path(directory).resolve(), options=options)
   start = manager.latest_step() or 0
   if not start:

@@ -75,6 +75,9 @@ register_format(LabelFormat("be5", BE5, REGRESSION, 0.0, 1.0))
 register_format(LabelFormat("be6", BE5 + ("surprise",), REGRESSION, 0.0, 1.0))
 # ISEAR's seven single-label classes: the five basic emotions tie to BE5's rows.
 register_format(LabelFormat("isear7", BE5 + ("shame", "guilt"), CLASSES))
+# Ekman's six classes as GoEmotions uses them (its ekman_mapping.json): a comment may carry any
+# subset, so multi-label; the six tie to BE6's rows (`emojax.new_format` learns it onto a space).
+register_format(LabelFormat("ekman6", BE5 + ("surprise",), MULTILABEL))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -102,3 +102,25 @@ def mapping_markdown(results: dict) -> str:
 def write(workdir: pathlib.Path, results: dict, markdown: str) -> None:
   (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
   (workdir / "results.md").write_text(markdown)
+
+
+def pipeline_summary(mapping_dir: str | pathlib.Path, content_dir: str | pathlib.Path) -> str:
+  """A few lines for the end of the one-command pipeline: stage-1 codec vs baselines, and the
+  stage-2 test means per condition with the paper's three findings, from the two results.json."""
+  mapping = json.loads((pathlib.Path(mapping_dir) / "results.json").read_text())
+  content = json.loads((pathlib.Path(content_dir) / "results.json").read_text())
+  line = f"stage 1 ({len(mapping['pairs'])} mapping datasets): codec test r {_fmt(mapping['codec']['test']['mean'])}"
+  if "baseline" in mapping:
+    line += f", per-direction baselines {_fmt(mapping['baseline']['test']['mean'])}"
+  lines = ["== summary ==", line,
+           f"stage 2, {content['modality']} ({len(content['datasets'])} datasets, seeds "
+           f"{content['seeds']}), test mean r per condition:",
+           "  " + ", ".join(f"{c} {_fmt(s)}" for c, s in content["means"].items() if s)]
+  for f in content.get("findings", []):
+    lines.append(f"  paper's finding '{f['claim']}': {f['compared']} = {f['difference']:+.3f} "
+                 f"(paper {f['paper_difference']:+.3f}) -> {'holds' if f['holds'] else 'does not hold'}")
+  if content.get("vader", {}).get("exported"):
+    lines.append(f"  VADER valence vs the exported encoder's valence: r = "
+                 f"{content['vader']['exported']['mean']:.3f} on {content['vader']['n']} words")
+  lines.append(f"details: {pathlib.Path(mapping_dir) / 'results.md'}, {pathlib.Path(content_dir) / 'results.md'}")
+  return "\n".join(lines)

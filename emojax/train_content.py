@@ -20,7 +20,10 @@ train state and never reach the optimizer (tested bit-identical). All runs of a 
 seeds are vmapped: parameters carry a leading run axis sharded over the `data` mesh axis (runs are
 independent, so devices never talk); every run takes the group's longest epoch in steps and
 simply skips the steps it does not have, as `baselines.py` does. `plan_groups` picks the grouping
-that wastes the fewest such steps. Each group is resumable from Orbax checkpoints.
+that wastes the fewest such steps. Each group is resumable from Orbax checkpoints. With
+`batch_shards=k` the mesh is (run shards x k) and each run's batch rows are split over its k
+devices too (data parallel within one encoder); `grad_accum` splits each batch into sequential
+micro-batches. Both reproduce the single-device, full-batch training (tested on 8 fake devices).
 
   python launch/content.py --modality=words            # 3 seeds, all word datasets and conditions
   -> test mean r (GloVe 50-d): Bsl .460  Sng .481  Aug .459  Mlt .503  BsZ .390  SnZ .036  AuZ .414,
@@ -34,6 +37,7 @@ import hashlib
 import json
 import math
 import pathlib
+import sys
 import time
 import zlib
 from collections.abc import Sequence
@@ -97,6 +101,13 @@ class ContentConfig:
   max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
   # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
   num_devices: int = 0  # 0 = every device of the platform
+  # Scale (README, "Scaling out"): the devices form a grid of run shards x batch shards. Runs are
+  # independent encoders, so the run axis is the cheap one to shard; `batch_shards` > 1 also
+  # splits every run's batch over that many devices (data parallel within one encoder, gradients
+  # all-reduced), for fewer runs than devices. `grad_accum` splits each batch into that many
+  # sequential micro-batches (same rows, same dropout masks): the full-batch update, less memory.
+  batch_shards: int = 1
+  grad_accum: int = 1
 
 
 def default_config(modality: str, **fields) -> ContentConfig:
@@ -197,10 +208,14 @@ def decode_each(frozen, packing: codec.Packing, f_B, e_BxE):
   return jnp.take_along_axis(all_BxV, jnp.asarray(packing.rows_FxW)[f_B], axis=1)
 
 
-def group_mean(loss_B, group_B, num_groups: int):
-  """Σ over datasets of the run of the mean loss over that dataset's examples in the batch."""
+def group_mean(loss_B, group_B, num_groups: int, count_G=None):
+  """Σ over datasets of the run of the mean loss over that dataset's examples in the batch.
+  `count_G`: examples per dataset in the whole batch when loss_B is one micro-batch of it (the
+  micro-batch values then sum to the full batch's, see `grad_accum`)."""
   onehot_BxG = jax.nn.one_hot(group_B, num_groups)
-  return jnp.sum((loss_B @ onehot_BxG) / jnp.maximum(onehot_BxG.sum(0), 1.0))
+  if count_G is None:
+    count_G = onehot_BxG.sum(0)
+  return jnp.sum((loss_B @ onehot_BxG) / jnp.maximum(count_G, 1.0))
 
 
 def host_scores(fmt: formats.LabelFormat, pred_NxW: np.ndarray, y_NxW: np.ndarray) -> np.ndarray:
@@ -435,7 +450,13 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
   one shuffled pass per run (max_steps steps, the run's own count active), then dev + best."""
   tx = optax.adam(cfg.learning_rate)
   predict = make_predict(module, packing)
-  B = cfg.batch_size
+  B, K = cfg.batch_size, cfg.grad_accum
+  batch_sharded = batch_shards_of(mesh) > 1
+  # One run's batch rows over the `batch` mesh axis; vmap's spmd_axis_name adds the run axis.
+  shard_rows = lambda a: a
+  if batch_sharded:
+    rows_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(BATCH_AXIS))
+    shard_rows = lambda a: jax.lax.with_sharding_constraint(a, rows_sharding)
 
   def one_run(p, opt, best, best_score, run, frozen, pool, epoch):
     key = jax.random.wrap_key_data(run["key"])
@@ -446,20 +467,33 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
     def step(carry, s):
       p, opt = carry
       pos = order[(s * B + jnp.arange(B)) % n]
-      rows, g = run["train"][pos], run["group"][pos]
-      x, y, f = pool["x"][rows], pool["y"][rows], pool["f"][rows]
-      ya, fa = pool["ya"][rows], pool["fa"][rows]
+      count_G = jax.nn.one_hot(run["group"][pos], num_slots).sum(0)  # of the whole batch
+      keep = dropout_keep(jax.random.fold_in(k_drop, s), module, B, pool["x"].shape[1])
 
-      def loss_fn(p):
-        keep = dropout_keep(jax.random.fold_in(k_drop, s), module, B, x.shape[1])
+      def loss_fn(p, pos, keep):
+        pos, keep = shard_rows(pos), tuple(shard_rows(k) for k in keep)
+        rows, g = run["train"][pos], run["group"][pos]
+        x, y, f = pool["x"][rows], pool["y"][rows], pool["f"][rows]
+        ya, fa = pool["ya"][rows], pool["fa"][rows]
         e, o = module.apply({"params": p}, x, keep=keep)
         pred = jnp.where(run["own"], o, decode_each(frozen, packing, f, e))
-        loss = group_mean(example_losses(packing, f, pred, y), g, num_slots)
+        loss = group_mean(example_losses(packing, f, pred, y), g, num_slots, count_G)
         aug = group_mean(example_losses(packing, fa, decode_each(frozen, packing, fa, e), ya), g,
-                         num_slots)
+                         num_slots, count_G)
         return loss + run["aug"] * aug
 
-      loss, grads = jax.value_and_grad(loss_fn)(p)
+      grad_fn = jax.value_and_grad(loss_fn)
+      if K == 1:
+        loss, grads = grad_fn(p, pos, keep)
+      else:
+        # Gradient accumulation: the batch's rows and dropout masks as K sequential micro-batches.
+        # Each micro-batch loss divides by the WHOLE batch's example count per dataset, so the
+        # micro-batch losses and gradients sum (not average) to the full batch's exactly, also
+        # for Mlt runs whose datasets are spread unevenly over the micro-batches.
+        micro = jax.tree.map(lambda a: a.reshape(K, B // K, *a.shape[1:]), (pos, keep))
+        add = lambda total, chunk: (jax.tree.map(jnp.add, total, grad_fn(p, *chunk)), None)
+        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, p, pos, keep))
+        (loss, grads), _ = jax.lax.scan(add, zeros, micro)
       updates, new_opt = tx.update(grads, opt, p)
       active = s < run["steps"]
       pick = lambda new, old: jnp.where(active, new, old)
@@ -485,7 +519,8 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
     return p, opt, best, jnp.where(improved, dev, best_score), out
 
   def epoch(state, runs, frozen, pool, epoch_index):
-    vmapped = jax.vmap(one_run, in_axes=(0, 0, 0, 0, 0, None, None, None))
+    vmapped = jax.vmap(one_run, in_axes=(0, 0, 0, 0, 0, None, None, None),
+                       spmd_axis_name=mesh_lib.DATA_AXIS if batch_sharded else None)
     p, opt, best, best_score, out = vmapped(state["params"], state["opt"], state["best"],
                                             state["best_score"], runs, frozen, pool, epoch_index)
     return {"params": p, "opt": opt, "best": best, "best_score": best_score}, out
@@ -496,8 +531,31 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
 
 
 def run_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
-  """Leading run axis over `data`: independent runs, no communication between devices."""
+  """Leading run axis over `data`: independent runs, no communication between devices (on a
+  `content_mesh` with batch shards, each run's state is replicated over its `batch` devices)."""
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh_lib.DATA_AXIS))
+
+
+BATCH_AXIS = "batch"  # second mesh axis of stage 2: one run's batch rows (data parallel)
+
+
+def content_mesh(num_devices: int = 0, batch_shards: int = 1) -> jax.sharding.Mesh:
+  """Devices as a (run shards x batch shards) grid, axes (`data`, `batch`): runs are split over
+  `data`, each run's batch over `batch`. batch_shards=1 is the plain run-parallel mesh."""
+  devices = jax.devices()[:num_devices] if num_devices else jax.devices()
+  if batch_shards < 1 or len(devices) % batch_shards:
+    raise ValueError(f"batch_shards={batch_shards} must divide the {len(devices)} devices")
+  return jax.sharding.Mesh(np.asarray(devices).reshape(-1, batch_shards),
+                           (mesh_lib.DATA_AXIS, BATCH_AXIS))
+
+
+def run_shards_of(mesh: jax.sharding.Mesh) -> int:
+  """Devices along the run axis: a group's run count is padded to a multiple of it."""
+  return mesh.shape[mesh_lib.DATA_AXIS]
+
+
+def batch_shards_of(mesh: jax.sharding.Mesh) -> int:
+  return mesh.shape.get(BATCH_AXIS, 1)
 
 
 def init_params(module: ContentEncoder, dim: int, keys_R):
@@ -556,6 +614,9 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
   abstract = jax.eval_shape(lambda k: init_state(cfg, module, dim, k), keys)
   init = lambda: jax.jit(lambda k: init_state(cfg, module, dim, k), out_shardings=runs_sh)(keys)
   manager, start, state = epochs.resume_or_init(group_dir / "checkpoints", init, abstract, runs_sh)
+  if start and mesh_lib.is_writer():
+    print(f"group {group_dir.name}: resuming from its checkpoint of epoch {start}/{cfg.epochs}",
+          file=sys.stderr, flush=True)
   per_epoch = R * max_steps
   done += start * per_epoch
   log = epochs.open_metrics(group_dir / "metrics.jsonl", start)
@@ -889,6 +950,10 @@ def check_config(cfg: ContentConfig) -> None:
       image_data.get_table(name)
     else:
       content_data.get_word_dataset(name)
+  if cfg.grad_accum < 1 or cfg.batch_shards < 1 or cfg.batch_size % (cfg.grad_accum * cfg.batch_shards):
+    raise ValueError(f"batch_size={cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
+                     f"micro-batches of rows divisible by batch_shards={cfg.batch_shards} "
+                     f"(a multiple of {cfg.grad_accum * cfg.batch_shards})")
   if cfg.export and cfg.export.partition(":")[2] not in ("Sng", "Aug"):
     raise ValueError(f"export={cfg.export!r} must be <dataset>:Sng or <dataset>:Aug (an encoder "
                      f"into the shared space), or empty")
@@ -916,7 +981,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   tick = lambda name, t0: phases.__setitem__(name, phases.get(name, 0.0) + time.perf_counter() - t0)
   check_config(cfg)
   workdir = pathlib.Path(workdir).resolve()
-  mesh = mesh_lib.make_mesh(cfg.num_devices or None)
+  mesh = content_mesh(cfg.num_devices, cfg.batch_shards)
   t0 = time.perf_counter()
   stage1, fingerprint = load_stage1(cfg.stage1)
   packing = stage1.packing
@@ -936,14 +1001,14 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   runs = plan_runs(cfg, data)
   n_train = [sum(len(data[n].items["train"]) for n in r.datasets) for r in runs]
   steps = [-(-n // cfg.batch_size) for n in n_train]
-  groups = plan_groups(steps, cfg.max_groups, mesh.size)
+  groups = plan_groups(steps, cfg.max_groups, run_shards_of(mesh))
   tick("load stage 1, features, synthetic labels", t0)
 
   t0 = time.perf_counter()
   nets, net_scores = train_mapping_nets(cfg, stage1, list(data))
   tick("BsZ mapping nets", t0)
 
-  padded = lambda g: g + [g[-1]] * (-len(g) % mesh.size)
+  padded = lambda g: g + [g[-1]] * (-len(g) % run_shards_of(mesh))
   total = sum(len(padded(g)) * max(steps[i] for i in g) * cfg.epochs for g in groups)
   bar = progress.Progress(total, f"{cfg.modality} stage 2 ({len(runs)} encoders)",
                           enabled=show_progress and mesh_lib.is_writer())

@@ -1,9 +1,10 @@
 """Shared launcher plumbing: flags, platform choice, multi-host start, run header.
 
 Launchers stay thin: they parse `--accelerator`, `--workdir`, `--seeds` and free `name=value`
-config overrides, pin the platform before JAX touches a device, and hand one config to one
-library function. The JAX persistent compilation cache lives under `checkpoints/.jax_cache`
-(override with JAX_COMPILATION_CACHE_DIR) so a second run skips most compilation.
+config overrides, pin the platform before JAX touches a device, check that the workdir can be
+written, and hand one config to one library function. The JAX persistent compilation cache lives
+under `checkpoints/.jax_cache` (override with JAX_COMPILATION_CACHE_DIR) so a second run skips most
+compilation.
 """
 
 from __future__ import annotations
@@ -41,6 +42,39 @@ def setup(args) -> None:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   mesh.select_platform(args.accelerator)
   mesh.maybe_initialize_distributed()
+
+
+def check_writable(workdir) -> None:
+  """Preflight before any work: the workdir (created if missing) must take a new file. Exits with
+  the path that refused and why (no traceback). A probe file is created and removed; directories
+  the probe created are removed again on a single host, so a run that fails later leaves nothing
+  (multi-host: kept, another host may be probing the same shared directory)."""
+  import socket
+  import jax
+  path = pathlib.Path(workdir).absolute()
+  created = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+  probe = path / f".emojax-write-probe-{socket.gethostname()}-{os.getpid()}"
+  blocking = [p for p in (path, *path.parents) if p.exists() and not p.is_dir()]
+  if blocking:
+    raise SystemExit(f"--workdir={workdir}: {blocking[0]} is a file, not a directory. Choose "
+                     f"another workdir.")
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe.write_bytes(b"")
+    probe.unlink()
+  except OSError as err:
+    where = f" ({err.filename!s})" if err.filename and str(err.filename) != str(path) else ""
+    raise SystemExit(f"--workdir={workdir}: cannot write there{where}: {err.strerror or err}. "
+                     f"Choose a directory this user can create and write to.") from None
+  finally:
+    if jax.process_count() == 1:
+      for directory in created:
+        try:
+          directory.rmdir()
+        except FileNotFoundError:
+          continue  # mkdir failed before reaching it
+        except OSError:
+          break  # not empty (another process writes there): leave it and its parents
 
 
 def overrides(args) -> list[str]:

@@ -2,9 +2,13 @@
 
   python launch/content.py --modality=words             # every word dataset, checkpoints/words
   python launch/content.py --modality=images            # BASS, cached MobileNetV2 features, checkpoints/images
+  python launch/content.py --modality=images --accelerator=gpu   # BASS, MobileNetV2 fine-tuned,
+      # checkpoints/images_finetune (image_mode=finetune is the default on GPU/TPU, features on CPU;
+      # either can be asked for: image_mode=features|finetune; fields: emojax.finetune_image)
   python launch/content.py --modality=words vectors=spacy300 --workdir=/tmp/words_spacy
   python launch/content.py --modality=words stage1=/path/to/mapping datasets=schmidtke_vad,briesemeister_be5
   python launch/content.py --modality=texts             # EmoBank + Affective Text, frozen MiniLM, checkpoints/texts
+  python launch/content.py --modality=words --accelerator=gpu batch_shards=2 grad_accum=4  # see README, "Scaling out"
 
 Reads the stage-1 model from `stage1=` (default checkpoints/mapping; train it with
 launch/mapping.py). Writes config.json, features/ (cached), groups/*/ (metrics.jsonl, resumable Orbax
@@ -19,13 +23,27 @@ def main() -> None:
   p = common.parser(__doc__.splitlines()[0], "checkpoints/<modality>")
   p.add_argument("--modality", choices=("words", "texts", "images"), default="words")
   args = p.parse_args()
-  if args.workdir == str(common.ROOT / "checkpoints/<modality>"):
+  default_workdir = args.workdir == str(common.ROOT / "checkpoints/<modality>")
+  if default_workdir:
     args.workdir = str(common.ROOT / "checkpoints" / args.modality)
   common.setup(args)
-  from emojax import config, train_content
+  from emojax import config, finetune_image, train_content
+  overrides, image_mode = common.overrides(args), None
+  if args.modality == "images":  # image_mode=features|finetune, default by platform
+    image_mode, overrides = finetune_image.pop_mode(overrides)
+    if image_mode == "finetune" and default_workdir:
+      args.workdir = str(common.ROOT / "checkpoints" / "images_finetune")
+  common.check_writable(args.workdir)
+  if image_mode == "finetune":
+    base = finetune_image.FinetuneImageConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
+    cfg = config.override(base, overrides)
+    common.header("emojax stage 2: images, full fine-tuning", cfg, args.workdir)
+    results = finetune_image.run(cfg, args.workdir)
+    print(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
+    return
   base = train_content.default_config(args.modality,
                                       stage1=str(common.ROOT / "checkpoints" / "mapping"))
-  cfg = config.override(base, common.overrides(args))
+  cfg = config.override(base, overrides)
   common.header(f"emojax stage 2: {args.modality}", cfg, args.workdir)
   results = train_content.run(cfg, args.workdir)
   means = " ".join(f"{c} {s['mean']:.3f}" for c, s in results["means"].items() if s)

@@ -13,6 +13,7 @@ import common
 def main() -> None:
   args = common.parser(__doc__.splitlines()[0], "checkpoints/mapping").parse_args()
   common.setup(args)
+  common.check_writable(args.workdir)
   from emojax import config, train_mapping
   cfg = config.override(train_mapping.MappingConfig(), common.overrides(args))
   common.header("emojax stage 1: emotion codec", cfg, args.workdir)

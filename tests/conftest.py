@@ -1,6 +1,12 @@
-"""Test setup: offline by construction, 8 fake CPU devices for the sharding tests, fast configs."""
+"""Test setup: offline by construction, 8 fake CPU devices for the sharding tests, fast configs;
+`launch` runs a launcher in a subprocess, `tiny_stage1` is a tiny stage-1 workdir shared by tests."""
 
 import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -8,3 +14,57 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # Fake devices must be requested before JAX initialises its backend.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def launch(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+  """Runs a launcher as a user would (`python launch/x.py --accelerator=cpu ...`), in a fresh
+  process with one CPU device; `script` is relative to the repository root, e.g. "launch/mapping.py".
+  Import it in a test module with `from conftest import launch`."""
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, str(ROOT / script), "--accelerator=cpu", *args]
+  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def launcher_module(script: str):
+  """A launcher imported as a module (e.g. "launch/predict.py"), to call its functions in-process."""
+  import importlib.util
+  if str(ROOT / "launch") not in sys.path:
+    sys.path.insert(0, str(ROOT / "launch"))  # launchers import their sibling `common`
+  name = "launcher_" + pathlib.Path(script).stem
+  if name not in sys.modules:
+    spec = importlib.util.spec_from_file_location(name, ROOT / script)
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[name])
+  return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def tiny_stage1(tmp_path_factory) -> pathlib.Path:
+  """A tiny stage-1 model of the German pair (formats vad, be5), trained by launch/mapping.py as a
+  user would (4 steps). Shared by the whole session: tests must not modify it; a test that needs a
+  changed stage-1 model (e.g. to check that a mismatched checkpoint is refused) copies it first."""
+  workdir = tmp_path_factory.mktemp("tiny_stage1")
+  proc = launch("launch/mapping.py", f"--workdir={workdir}", "pairs=de_vad_be5", "steps=4",
+                "eval_every=2", "baseline_epochs=0")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  from emojax import train_content  # after the environment above is set
+  fingerprint = train_content.stage1_fingerprint(workdir)
+  yield workdir
+  assert train_content.stage1_fingerprint(workdir) == fingerprint, "a test modified tiny_stage1"
+
+
+TINY_WORDS = ["datasets=schmidtke_vad,briesemeister_be5", "epochs=2", "mapping_epochs=1",
+              "batch_size=64", "max_groups=1", "export=schmidtke_vad:Aug"]
+
+
+@pytest.fixture(scope="session")
+def tiny_words(tiny_stage1, tmp_path_factory) -> tuple[pathlib.Path, subprocess.CompletedProcess]:
+  """A tiny words stage-2 run against `tiny_stage1` (German pair, 2 epochs, seeds 0 and 1), trained
+  by launch/content.py: (workdir, finished process). Shared by the session: tests must not modify it."""
+  workdir = tmp_path_factory.mktemp("tiny_words")
+  proc = launch("launch/content.py", "--modality=words", f"--workdir={workdir}", "--seeds=0,1",
+                f"stage1={tiny_stage1}", *TINY_WORDS)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc

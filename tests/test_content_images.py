@@ -139,3 +139,32 @@ def test_load_embeds_and_predicts_images(images_run, tmp_path):
     model.predict(tmp_path / "missing.png", modality="images", fmt="va")
   with pytest.raises(ValueError, match="reads 'images'"):
     model.embed(["happy"], modality="words")
+
+
+def test_predict_launcher_on_an_image_folder(images_run, tmp_path, capsys):
+  """launch/predict.py with an images model: a folder in, a table and an export out, a broken
+  file named in a clear error."""
+  from conftest import launcher_module
+  cli = launcher_module("launch/predict.py")
+  workdir, _ = images_run
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  for name in ("abuse.png", "kiss.png"):
+    (folder / name).write_bytes((image_data.IMAGE_DIR / name).read_bytes())
+  (folder / "readme.txt").write_text("not an image, skipped")
+  assert cli.run(cli.parse(["--model", str(workdir), "--images", str(folder), "--format", "all"])) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[1].split()[:6] == ["item", "|", "valence", "arousal", "|", "joy"]
+  model = emojax.load(workdir)
+  want = model.predict([folder / "abuse.png", folder / "kiss.png"], modality="images", fmt="va")
+  np.testing.assert_allclose([[float(c) for c in l.split()[2:4]] for l in lines[3:]], want, atol=6e-4)
+  assert cli.run(cli.parse(["export", "--model", str(workdir), "--images", str(folder),
+                            "--output", str(tmp_path / "photos.npy")])) == 0
+  index = json.loads((tmp_path / "photos.index.json").read_text())
+  assert [i["id"] for i in index["items"]] == ["abuse.png", "kiss.png"] and index["modality"] == "images"
+  np.testing.assert_allclose(np.load(tmp_path / "photos.npy")[1],
+                             model.embed(folder / "kiss.png", modality="images")[0], atol=1e-4)
+  (folder / "zz.png").write_bytes(b"not a png")
+  assert cli.run(cli.parse(["--model", str(workdir), "--images", str(folder)])) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: cannot read image file") and "zz.png" in err and "Traceback" not in err

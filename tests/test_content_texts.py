@@ -2,11 +2,7 @@
 on strings, and a few steps of full fine-tuning (tiny random BERT, batch sharded over 8 devices)."""
 
 import json
-import os
-import pathlib
 import shutil
-import subprocess
-import sys
 import warnings
 
 import chex
@@ -18,8 +14,8 @@ import emojax
 from emojax import datasets, finetune_text, mapping_data, splits, text_data
 from emojax import train_content as tc
 from emojax.encoders import bert
+from conftest import launch
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY = ["epochs=1", "mapping_epochs=1", "batch_size=8", "max_groups=1", "max_items=8",
         "max_length=32"]
 
@@ -86,27 +82,11 @@ def test_feature_cache_hit_and_features(cache, monkeypatch):
 
 # -------------------------------------------------------------------------------- launcher, load
 
-def _launch(script, *args, timeout=300):
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  cmd = [sys.executable, str(ROOT / script), "--accelerator=cpu", *args]
-  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
-  """A tiny stage-1 model with formats vad and be5 (the German pair), as a user would train it."""
-  workdir = tmp_path_factory.mktemp("mapping")
-  proc = _launch("launch/mapping.py", f"--workdir={workdir}", "pairs=de_vad_be5", "steps=4",
-                 "eval_every=2", "baseline_epochs=0")
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return workdir
-
-
-@pytest.fixture(scope="module")
-def texts_run(stage1, cache, tmp_path_factory):
+def texts_run(tiny_stage1, cache, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("texts")
-  proc = _launch("launch/content.py", "--modality=texts", f"--workdir={workdir}", "--seeds=0",
-                 f"stage1={stage1}", f"feature_cache={cache}", *TINY)
+  proc = launch("launch/content.py", "--modality=texts", f"--workdir={workdir}", "--seeds=0",
+                f"stage1={tiny_stage1}", f"feature_cache={cache}", *TINY)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, proc
 
@@ -147,12 +127,22 @@ def test_load_embeds_and_predicts_texts(texts_run):
     model.embed([long, "short"], modality="texts")
     model.embed([long], modality="texts")
   assert sum("truncated" in str(w.message) for w in caught) == 1
+  # A very long text (200 kB, 40,000 tokens) is read as its first 30 tokens, nothing else.
+  huge = "the war killed thousands " * 8000
+  np.testing.assert_allclose(model.embed([huge], modality="texts"),
+                             model.embed([" ".join(huge.split()[:30])], modality="texts"), atol=1e-5)
+  # Only str is read: bytes, and text holding undecodable bytes, are errors naming the item.
+  with pytest.raises(TypeError, match=r"item 1 is bytes, not a str.*decode it first"):
+    model.predict(["fine", b"\xff\xfe caf\xe9"], modality="texts", fmt="vad")
+  with pytest.raises(ValueError, match="item 0 is not valid Unicode text.*lone surrogate"):
+    model.predict([b"caf\xe9".decode("utf-8", "surrogateescape")], modality="texts", fmt="vad")
 
 
 # ------------------------------------------------------------------------------------ fine-tuning
 
-def test_finetune_steps_with_a_tiny_bert(stage1, tmp_path):
+def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
   """Mode (b) plumbing: all weights trained, batch sharded over the 8 fake devices, frozen heads."""
+  stage1 = tiny_stage1  # shared: only read here; the mismatch check below changes a copy
   cfg = bert.BertConfig(hidden_size=32, num_layers=1, num_heads=4, intermediate_size=64,
                         max_position=64)
   params = bert.init_params(jax.random.key(0), cfg)

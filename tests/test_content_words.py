@@ -2,11 +2,7 @@
 
 import dataclasses
 import json
-import os
-import pathlib
 import shutil
-import subprocess
-import sys
 
 import chex
 import jax
@@ -19,10 +15,7 @@ import emojax
 from emojax import codec, content_data, mapping_data, mesh as mesh_lib, progress, splits
 from emojax import train_content as tc
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 GERMAN = ("schmidtke_vad", "briesemeister_be5")
-TINY = ["datasets=" + ",".join(GERMAN), "epochs=2", "mapping_epochs=1", "batch_size=64",
-        "max_groups=1", "export=schmidtke_vad:Aug"]
 
 
 # ----------------------------------------------------------------------------------------- splits
@@ -132,20 +125,10 @@ def test_encoder_shapes_for_words_and_pooled_features():
 
 # ------------------------------------------------------------------- stage 1, frozen heads, plan
 
-def _launch(script, *args, timeout=300):
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  cmd = [sys.executable, str(ROOT / "launch" / script), "--accelerator=cpu", *args]
-  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
-  """A tiny stage-1 model of the German pair (formats vad, be5), as a user would train it."""
-  workdir = tmp_path_factory.mktemp("mapping")
-  proc = _launch("mapping.py", f"--workdir={workdir}", "pairs=de_vad_be5", "steps=4",
-                 "eval_every=2", "baseline_epochs=0")
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return workdir
+def stage1(tiny_stage1):
+  """The session's tiny stage-1 model of the German pair (formats vad, be5); read, never changed."""
+  return tiny_stage1
 
 
 def _setup(stage1, tmp_path, **overrides):
@@ -213,11 +196,9 @@ def test_training_never_touches_the_frozen_heads(stage1, tmp_path):
 # -------------------------------------------------------------------------------- launcher, load
 
 @pytest.fixture(scope="module")
-def words_run(stage1, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("words")
-  proc = _launch("content.py", "--modality=words", f"--workdir={workdir}", "--seeds=0,1", f"stage1={stage1}", *TINY)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return workdir, proc
+def words_run(tiny_words):
+  """The session's tiny words run (conftest.TINY_WORDS against tiny_stage1); read, never changed."""
+  return tiny_words
 
 
 def test_launcher_writes_the_word_experiment(words_run, stage1):

@@ -147,9 +147,11 @@ def init_params(rng: jax.Array, config: BertConfig) -> Params:
 
 
 def _layer_norm(x: jax.Array, p: dict[str, jax.Array], eps: float) -> jax.Array:
-    mu = x.mean(-1, keepdims=True)
-    var = jnp.square(x - mu).mean(-1, keepdims=True)
-    return (x - mu) * jax.lax.rsqrt(var + eps) * p["scale"] + p["bias"]
+    # Statistics in fp32 also when the activations are bf16 (a no-op cast for fp32 inputs).
+    x32 = x.astype(jnp.float32)
+    mu = x32.mean(-1, keepdims=True)
+    var = jnp.square(x32 - mu).mean(-1, keepdims=True)
+    return ((x32 - mu) * jax.lax.rsqrt(var + eps) * p["scale"] + p["bias"]).astype(x.dtype)
 
 
 def _dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
@@ -171,7 +173,8 @@ def _layer(x_BLxH: jax.Array, bias_Bx1x1xL: jax.Array, p: Params, config: BertCo
     qkv_BLx3H = x_BLxH @ p["qkv_W"] + p["qkv_b"]
     q_BxLxNxD, k_BxLxNxD, v_BxLxNxD = jnp.split(qkv_BLx3H.reshape(B, L, 3 * N, D), 3, axis=2)
     s_BxNxLxL = jnp.einsum("blnd,bmnd->bnlm", q_BxLxNxD, k_BxLxNxD) / math.sqrt(D) + bias_Bx1x1xL
-    a_BxNxLxL = _dropout(jax.nn.softmax(s_BxNxLxL, axis=-1), config.attention_dropout, r[0])
+    a_BxNxLxL = jax.nn.softmax(s_BxNxLxL.astype(jnp.float32), axis=-1).astype(x_BLxH.dtype)  # fp32 softmax
+    a_BxNxLxL = _dropout(a_BxNxLxL, config.attention_dropout, r[0])
     o_BLxH = jnp.einsum("bnlm,bmnd->blnd", a_BxNxLxL, v_BxLxNxD).reshape(B * L, H)
     o_BLxH = _dropout(o_BLxH @ p["out_W"] + p["out_b"], config.hidden_dropout, r[1])
     x_BLxH = _layer_norm(x_BLxH + o_BLxH, p["attn_ln"], config.layer_norm_eps)
@@ -183,8 +186,13 @@ def _layer(x_BLxH: jax.Array, bias_Bx1x1xL: jax.Array, p: Params, config: BertCo
 
 def bert_forward(params: Params, input_ids_BxL: jax.Array, attention_mask_BxL: jax.Array, *,
                  config: BertConfig, dropout_rng: jax.Array | None = None,
-                 deterministic: bool = True) -> jax.Array:
-    """Last hidden state (B, L, H) of BertModel for single-segment inputs (token_type 0)."""
+                 deterministic: bool = True, compute_dtype=None) -> jax.Array:
+    """Last hidden state (B, L, H) of BertModel for single-segment inputs (token_type 0).
+    `compute_dtype` (e.g. jnp.bfloat16) casts the parameters inside the call, so matmuls and
+    activations run in it while the caller's (trained) parameters stay fp32; layer norms and the
+    softmax compute in fp32; the output is in `compute_dtype`."""
+    if compute_dtype is not None:
+        params = jax.tree.map(lambda a: a.astype(compute_dtype), params)
     if not deterministic and dropout_rng is None:
         raise ValueError("deterministic=False needs a dropout_rng")
     rng = None if deterministic else dropout_rng

@@ -211,6 +211,25 @@ def load_mobilenet_params(path: str | Path | None = None) -> Params:
     return convert_params(load_torch_legacy(path or default_weights_path()))
 
 
+def init_params(rng: jax.Array) -> Params:
+    """Random (He-normal) parameters in the layout of `convert_params`: the pytree structure for
+    restoring a fine-tuned backbone, and weights for speed measurements without the package."""
+    keys = iter(jax.random.split(rng, 3 + 3 * len(_BLOCKS)))
+
+    def conv(k: int, cin: int, cout: int, depthwise: bool = False) -> dict[str, jax.Array]:
+        shape = (k, k, 1, cout) if depthwise else (k, k, cin, cout)
+        fan_in = k * k * (1 if depthwise else cin)
+        return {"w": jax.random.normal(next(keys), shape) * np.sqrt(2.0 / fan_in), "b": jnp.zeros(cout)}
+
+    blocks = []
+    for blk in _BLOCKS:
+        hidden = blk.cin * blk.expand
+        convs = [] if blk.expand == 1 else [conv(1, blk.cin, hidden)]
+        blocks.append(convs + [conv(3, hidden, hidden, depthwise=True), conv(1, hidden, blk.cout)])
+    return {"stem": conv(3, 3, 32), "blocks": blocks, "head": conv(1, 320, 1280),
+            "fc": {"w": jax.random.normal(next(keys), (1280, 1000)) * 0.01, "b": jnp.zeros(1000)}}
+
+
 def _depthwise(x_BxHxWxC: jax.Array, w_KxKx1xC: jax.Array, stride: int) -> jax.Array:
     """3x3 depthwise conv as a sum of shifted slices: the same as `conv_general_dilated` with
     feature_group_count=C, but XLA:CPU runs (and compiles) the grouped conv up to 8x slower than these fused taps."""
@@ -293,8 +312,15 @@ def _resize_crop(im: Image.Image, size: int, crop: int) -> Image.Image:
     return im.crop((left, top, left + crop, top + crop))
 
 
-def preprocess(image: ImageLike, size: int = 256, crop: int = 224) -> np.ndarray:
-    """A path or an HxW / HxWx{1,3,4} uint8 or float ([0, 1]) array -> crop x crop x 3 float32."""
+def resize_size(crop: int) -> int:
+    """torchvision's eval ratio, Resize(256) before CenterCrop(224), for any crop size."""
+    return round(crop * 256 / 224)
+
+
+def preprocess(image: ImageLike, size: int = 256, crop: int = 224, normalize: bool = True) -> np.ndarray:
+    """A path or an HxW / HxWx{1,3,4} uint8 or float ([0, 1]) array -> crop x crop x 3 float32,
+    normalised with the ImageNet mean/std (`normalize=False`: pixel values in [0, 255], which are
+    whole numbers for uint8 inputs and files, so they can be stored as uint8)."""
     if isinstance(image, (str, Path)):
         planes = [_resize_crop(_read(image), size, crop)]
     else:
@@ -317,24 +343,32 @@ def preprocess(image: ImageLike, size: int = 256, crop: int = 224) -> np.ndarray
     x = np.stack([np.asarray(p, np.float32) for p in planes], -1).reshape(crop, crop, -1)
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)  # grey -> RGB, as convert("RGB") does
-    return (x / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return normalize_pixels(x) if normalize else x
+
+
+def normalize_pixels(x_0to255):
+    """Pixel values in [0, 255] -> ImageNet-normalised inputs (numpy or jax arrays)."""
+    return (x_0to255 / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 class MobileNetFeatures:
-    """Loads the weights once; `.features(images)` -> B x 1280 numpy features, jitted."""
+    """Loads the weights once; `.features(images)` -> B x 1280 numpy features, jitted. `params`
+    (e.g. a fine-tuned backbone) replaces the packaged weights; `crop` is the input size."""
 
-    def __init__(self, path: str | Path | None = None):
-        self.params = load_mobilenet_params(path)
+    def __init__(self, path: str | Path | None = None, *, params: Params | None = None, crop: int = 224):
+        self.params = load_mobilenet_params(path) if params is None else params
+        self.crop = crop
         self._fwd = jax.jit(mobilenet_forward)
 
     def features(self, images: Iterable[ImageLike], batch_size: int = 32) -> np.ndarray:
         images = list(images)
         out = []
         for i in range(0, len(images), batch_size):
-            x_BxHxWx3 = np.stack([preprocess(im) for im in images[i : i + batch_size]])
+            x_BxHxWx3 = np.stack([preprocess(im, resize_size(self.crop), self.crop)
+                                  for im in images[i : i + batch_size]])
             n = len(x_BxHxWx3)
             # Pad the last batch to the full size: one compiled shape for every call.
             x_BxHxWx3 = np.pad(x_BxHxWx3, ((0, batch_size - n), (0, 0), (0, 0), (0, 0)))

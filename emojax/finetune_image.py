@@ -1,0 +1,294 @@
+"""Stage 2 for images, mode (b): full fine-tuning of MobileNetV2 into the frozen emotion space.
+
+METHOD.md's image encoder: backbone -> Dropout 0.5 -> Dense 100 -> frozen stage-1 head of the
+dataset's format (Sng), plus the synthetic-label term VA -> BE5 (Aug), or its own output layer
+(Bsl); Mlt is Sng on both BASS rater tables at once. SGD 1e-3, momentum 0.9, best dev epoch.
+METHOD.md gives no decay schedule; we use the step decay of the torchvision fine-tuning recipe
+that this optimizer setting comes from: x0.1 every 7 epochs, 25 epochs. Every backbone weight is
+trained; the stage-1 parameters are a separate replicated jit argument, never in the optimizer
+state; the step is `jax.jit` with the batch sharded over the mesh's `data` axis (`emojax.finetune`,
+shared with texts). Random horizontal flips augment the training images.
+
+BatchNorm: frozen running statistics, on purpose. The port folds each BatchNorm (ImageNet running
+mean/var and its scale/shift) into the preceding convolution, so the network trains as plain
+convolutions with biases (the BN's affine part is still learned, inside them). Batch statistics
+would be computed over 32 / devices images (4 per device on 8 devices) of black-and-white
+silhouettes, far from the ImageNet statistics the weights expect, and would differ between
+training and inference; frozen statistics keep train and eval the same function.
+
+Images are decoded and resized once (torchvision's eval transform at `image_size`) and cached as
+uint8 pixels; normalisation runs on the device. Default on GPU/TPU (`launch/content.py
+--modality=images` picks it by platform; `image_mode=features|finetune` overrides):
+
+  python launch/content.py --modality=images --accelerator=gpu        # all conditions, 3 seeds
+  python scripts/finetune_image.py --accelerator=cpu conditions=Sng seeds=0 max_steps=60 \
+      export=bass_us_va:Sng --workdir=/tmp/images_ft                   # a CPU demonstration
+Writes runs/<condition>_<dataset>_s<seed>/ (config.json, metrics.jsonl, results.json), results.json
+and results.md (test r per condition and rater table, mean ± sd over seeds), and exports the best-dev
+seed of `export` (backbone + Dense 100, with the stage-1 fingerprint): `emojax.load(workdir).predict(
+images, modality="images", fmt=...)` runs the fine-tuned network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from emojax import content_data, finetune as ft, formats, image_data, mesh as mesh_lib, splits, train_content
+from emojax.encoders import mobilenet
+
+CONDITIONS = ("Bsl", "Sng", "Aug", "Mlt")
+FEATURE_KIND = "mobilenet_finetuned"  # model.json feature kind that `emojax.load` reads as this model
+MODES = ("features", "finetune")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneImageConfig:
+  stage1: str = "checkpoints/mapping"
+  datasets: tuple[str, ...] = image_data.IMAGE_DATASETS
+  conditions: tuple[str, ...] = CONDITIONS
+  seeds: tuple[int, ...] = (0, 1, 2)
+  export: str = "bass_us_va:Aug"  # "<dataset>:<condition>" whose best-dev seed `emojax.load` serves
+  learning_rate: float = 1e-3
+  momentum: float = 0.9
+  lr_decay: float = 0.1  # step decay: the learning rate is multiplied by this ...
+  lr_decay_epochs: int = 7  # ... every this many epochs
+  batch_size: int = 32  # must divide over the devices of the mesh
+  epochs: int = 25
+  max_steps: int = 0  # > 0: stop after this many steps (CPU demonstrations, tests)
+  eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
+  image_size: int = 224  # center crop; the shorter side is first resized to image_size * 256/224
+  dropout: float = 0.5  # on the pooled features, before Dense 100
+  flip: bool = True  # random horizontal flips of training images
+  max_items: int = 0  # > 0: about that many images in all, 3:1:1 over the parts (tests)
+  eval_batch_size: int = 64
+  num_devices: int = 0
+  compute_dtype: str = "float32"  # bfloat16: backbone in bf16, parameters fp32
+  image_cache: str = ""  # "" = <workdir>/features
+
+
+def default_mode() -> str:
+  """Frozen cached features on CPU (fine-tuning is hours there), fine-tuning on GPU/TPU."""
+  return "features" if jax.default_backend() == "cpu" else "finetune"
+
+
+def pop_mode(overrides: list[str]) -> tuple[str, list[str]]:
+  """Takes `image_mode=features|finetune` out of launcher overrides (default: by platform)."""
+  mode, rest = default_mode(), []
+  for o in overrides:
+    name, _, value = o.partition("=")
+    if name.strip() == "image_mode":
+      if value.strip() not in MODES:
+        raise ValueError(f"image_mode must be one of {MODES}, got {value.strip()!r}")
+      mode = value.strip()
+    else:
+      rest.append(o)
+  return mode, rest
+
+
+def check_config(cfg: FinetuneImageConfig) -> None:
+  for name in cfg.datasets:
+    image_data.get_table(name)
+  unknown = [c for c in cfg.conditions if c not in CONDITIONS]
+  if unknown:
+    raise ValueError(f"unknown condition(s) {unknown}; image fine-tuning runs {CONDITIONS}")
+  if cfg.export:
+    dataset, _, cond = cfg.export.partition(":")
+    if cond not in ("Sng", "Aug", "Mlt") or cond not in cfg.conditions or dataset not in cfg.datasets:
+      raise ValueError(f"export={cfg.export!r} must name a run of this config as <dataset>:<Sng|Aug|Mlt> "
+                       f"(datasets {list(cfg.datasets)}, conditions {list(cfg.conditions)}), or be empty")
+  ft.compute_dtype(cfg.compute_dtype)
+
+
+def load_pixels(cfg: FinetuneImageConfig, cache_dir) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+  """The (subset) split and every image of it as uint8 pixels, image_size^2 x 3, cached by content."""
+  split = image_data.subset(image_data.load_split(), cfg.max_items)
+  names = [k for p in splits.PARTS for k in split[p]]
+  paths = [image_data.IMAGE_DIR / k for k in names]
+  size = mobilenet.resize_size(cfg.image_size)
+  key = ["pixels", size, cfg.image_size, [(p.name, image_data._sha256(p)) for p in paths]]
+  compute = lambda: {"x": np.stack([mobilenet.preprocess(p, size, cfg.image_size, normalize=False)
+                                    for p in paths]).astype(np.uint8)}
+  x = content_data.cached_features(cache_dir, f"bass.pixels{cfg.image_size}", key, compute)["x"]
+  return split, dict(zip(names, x))
+
+
+def _rows(names: tuple[str, ...], part: str, split, pixels) -> dict[str, np.ndarray]:
+  """Images and labels of `part`, rater tables stacked (Mlt: each image once per table)."""
+  xs, ys = [], []
+  for name in names:
+    keys, y_NxV = image_data._labels(name)
+    row = {k: i for i, k in enumerate(keys)}
+    xs.append(np.stack([pixels[k] for k in split[part]]))
+    ys.append(y_NxV[[row[k] for k in split[part]]])
+  return {"x": np.concatenate(xs), "y": np.concatenate(ys).astype(np.float32)}
+
+
+def make_forward(dropout_rate: float, flip: bool, dtype=jnp.float32):
+  """uint8 pixels -> ImageNet normalisation -> (flip) -> MobileNetV2 pooled features -> dropout
+  -> Dense 100 (and Bsl's own layer). bf16 `dtype`: the backbone computes in bf16 from fp32 params."""
+  def forward(p, inputs, rng):
+    x = mobilenet.normalize_pixels(inputs["x"].astype(jnp.float32))
+    if rng is not None and flip:
+      flip_B = jax.random.bernoulli(jax.random.fold_in(rng, 2), 0.5, (x.shape[0],))
+      x = jnp.where(flip_B[:, None, None, None], x[:, :, ::-1], x)
+    h = mobilenet.mobilenet_forward(ft.cast_floats(p["backbone"], dtype), x.astype(dtype))
+    rng = None if rng is None else jax.random.fold_in(rng, 1)
+    return ft.head_outputs(p, ft.dropout(h.astype(jnp.float32), dropout_rate, rng))
+  return forward
+
+
+def backbone_of(params) -> dict:
+  """The trained part of the ported network: everything but the ImageNet classifier."""
+  return {k: params[k] for k in ("stem", "blocks", "head")}
+
+
+def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], seed: int,
+              workdir: pathlib.Path, split, pixels, *, backbone, show_progress: bool = True) -> dict:
+  """One fine-tuning run from `backbone` (not modified); returns results incl. "best_params" and
+  the per-table test r of the best-dev state."""
+  run_cfg = dataclasses.replace(cfg, conditions=(condition,), datasets=names, seeds=(seed,))
+  table = image_data.get_table(names[0])
+  heads = ft.prepare_heads(cfg.stage1, table.format, "Sng" if condition == "Mlt" else condition)
+  mesh = mesh_lib.make_mesh(cfg.num_devices or None)
+  mesh_lib.check_batch_divides(cfg.batch_size, mesh)
+  packing, fmt = heads.packing, heads.fmt
+  train = _rows(names, "train", split, pixels)
+  train["y"] = packing.pad(train["y"])
+  if condition == "Aug":
+    y = train["y"][:, :fmt.size]
+    train["ya"] = packing.pad(train_content.synthetic_labels(heads.stage1, fmt.name, heads.aug_format, y))
+  evals = {part: {n: _rows((n,), part, split, pixels) for n in names} for part in ("dev", "test")}
+
+  k_embed, k_own, k_train = jax.random.split(jax.random.key(seed), 3)
+  params = {"backbone": backbone,
+            **ft.head_params(k_embed, k_own, image_data.FEATURE_DIM, heads, condition)}
+  per_epoch = max(len(train["y"]) // cfg.batch_size, 1)
+  schedule = optax.exponential_decay(cfg.learning_rate, cfg.lr_decay_epochs * per_epoch, cfg.lr_decay,
+                                     staircase=True)
+  tx = optax.sgd(schedule, momentum=cfg.momentum)
+  state = ft.init_state(tx, params, mesh)
+  rep, batch_sh = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
+  frozen = jax.device_put(heads.stage1.params, rep)
+  loss_fn, predict = ft.make_loss(packing, "Sng" if condition == "Mlt" else condition, heads.f, heads.fa,
+                                  make_forward(cfg.dropout, cfg.flip, ft.compute_dtype(cfg.compute_dtype)))
+  step_fn = ft.make_step(tx, loss_fn, mesh)
+  eval_fn = jax.jit(lambda p, fr, inputs: predict(p, fr, inputs)[0],
+                    in_shardings=(rep, rep, batch_sh), out_shardings=batch_sh)
+
+  def scores(p, part: str) -> dict[str, list[float]]:
+    out = {}
+    for name, rows in evals[part].items():
+      preds = [np.asarray(eval_fn(p, frozen, inputs))[:m, :fmt.size]
+               for inputs, m in ft.padded_batches({"x": rows["x"]}, cfg.eval_batch_size, mesh)]
+      out[name] = [float(r) for r in train_content.host_scores(fmt, np.concatenate(preds), rows["y"])[:fmt.size]]
+    return out
+
+  dev_r = lambda p: float(np.mean([np.mean(r) for r in scores(p, "dev").values()]))
+  run_dir = workdir / "runs" / f"{condition}_{'+'.join(names)}_s{seed}"
+  results, best = ft.train_loop(run_cfg, run_dir, title=f"fine-tune {condition}/{'+'.join(names)}/s{seed}",
+                                step_fn=step_fn, state=state, frozen=frozen, train=train, dev_r=dev_r,
+                                key=k_train, mesh=mesh, seed=seed, show_progress=show_progress)
+  results.update(condition=condition, datasets=list(names), seed=seed, test=scores(best, "test"),
+                 variables=list(fmt.variables),
+                 stage1={"path": str(heads.stage1.workdir), "fingerprint": heads.fingerprint})
+  ft.write_results(run_dir, results)
+  results["best_params"], results["heads"] = best, heads
+  return results
+
+
+def plan(cfg: FinetuneImageConfig) -> list[tuple[str, tuple[str, ...]]]:
+  """(condition, rater tables) of every run per seed; Mlt trains one encoder on all tables."""
+  out = []
+  for cond in cfg.conditions:
+    if cond == "Mlt":
+      out += [(cond, tuple(cfg.datasets))] if len(cfg.datasets) > 1 else []
+    else:
+      out += [(cond, (name,)) for name in cfg.datasets]
+  return out
+
+
+def run(cfg: FinetuneImageConfig, workdir: str | pathlib.Path, *, backbone=None,
+        show_progress: bool = True) -> dict:
+  """Every planned run for every seed; results.json/.md; the export's best-dev seed exported.
+  `backbone` replaces the pretrained MobileNetV2 (speed measurements without the package)."""
+  check_config(cfg)
+  workdir = pathlib.Path(workdir).resolve()
+  if backbone is None:
+    backbone = backbone_of(mobilenet.load_mobilenet_params())
+  split, pixels = load_pixels(cfg, pathlib.Path(cfg.image_cache or workdir / "features"))
+  records, exported = [], None
+  export_dataset, _, export_cond = cfg.export.partition(":")
+  for seed in cfg.seeds:
+    for cond, names in plan(cfg):
+      out = train_one(cfg, cond, names, seed, workdir, split, pixels, backbone=backbone,
+                      show_progress=show_progress)
+      records.append({k: out[k] for k in ("condition", "datasets", "seed", "test", "best_dev_r", "steps",
+                                          "first_loss", "last_loss", "s_per_step", "device")})
+      is_export = cond == export_cond and export_dataset in names
+      if is_export and (exported is None or out["best_dev_r"] > exported["best_dev_r"]):
+        exported = out
+  results = {"config": dataclasses.asdict(cfg), "runs": records, "table": table(records, cfg),
+             "variables": list(formats.get_format(image_data.get_table(cfg.datasets[0]).format).variables),
+             "split": {p: len(v) for p, v in split.items()}}
+  if exported is not None:
+    best = exported["best_params"]
+    feature = {"kind": FEATURE_KIND, "image_size": cfg.image_size, "dim": image_data.FEATURE_DIM}
+    results["export"] = ft.export(workdir, cfg, {"backbone": best["backbone"], "embed": best["embed"]},
+                                  exported["heads"], modality="images", seed=exported["seed"],
+                                  run=f"{cfg.export} seed {exported['seed']}",
+                                  best_r=exported["best_dev_r"], feature=feature)
+  if mesh_lib.is_writer():
+    (workdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (workdir / "results.md").write_text(markdown(results))
+  return results
+
+
+def table(records: list[dict], cfg: FinetuneImageConfig) -> dict:
+  """{condition: {dataset: (mean, sd) of the test r (mean over variables) over seeds}, "mean": ...}."""
+  out = {}
+  for cond in cfg.conditions:
+    per = {name: [float(np.mean(r["test"][name])) for r in records
+                  if r["condition"] == cond and name in r["test"]] for name in cfg.datasets}
+    per = {k: v for k, v in per.items() if v}
+    if not per:
+      continue
+    seed_means = np.mean([v for v in per.values()], axis=0)  # mean over tables, per seed
+    out[cond] = {**{k: [float(np.mean(v)), float(np.std(v))] for k, v in per.items()},
+                 "mean": [float(np.mean(seed_means)), float(np.std(seed_means))]}
+  return out
+
+
+def markdown(results: dict) -> str:
+  cfg = results["config"]
+  conds = list(results["table"])
+  lines = ["# Stage 2, images: MobileNetV2 fine-tuned into the frozen space", "",
+           f"Test Pearson r (mean of {', '.join(results['variables'])}), mean ± sd over seeds "
+           f"{cfg['seeds']}; split {results['split']}; SGD {cfg['learning_rate']} momentum "
+           f"{cfg['momentum']}, x{cfg['lr_decay']} every {cfg['lr_decay_epochs']} epochs, "
+           f"{cfg['max_steps'] or str(cfg['epochs']) + ' epochs'} steps, image size {cfg['image_size']}.", "",
+           "| raters | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+  for row in list(cfg["datasets"]) + ["mean"]:
+    cells = [results["table"][c].get(row) for c in conds]
+    lines.append(f"| {row} | " + " | ".join(f"{m:.3f} ± {s:.3f}" if m is not None else "–"
+                                             for m, s in (c or (None, None) for c in cells)) + " |")
+  if "export" in results:
+    lines += ["", f"Exported for `emojax.load`: {results['export']['encoder']['run']} "
+                  f"(best dev r {results['export']['encoder']['best_dev']:.3f})."]
+  return "\n".join(lines) + "\n"
+
+
+
+def summary(results: dict) -> str:
+  """One line per run: loss first -> last, s/step, best dev r, test r per rater table."""
+  lines = [f"{rec['condition']} {'+'.join(rec['datasets'])} seed {rec['seed']}: loss {rec['first_loss']:.4f}"
+           f" -> {rec['last_loss']:.4f} over {rec['steps']} steps ({rec['s_per_step']:.2f} s/step), best "
+           f"dev r {rec['best_dev_r']:.3f}, test r " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in rec["test"].items())
+           for rec in results["runs"]]
+  return "\n".join(lines)

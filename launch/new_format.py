@@ -1,0 +1,35 @@
+"""New label formats without retraining: ISEAR (isear7) and GoEmotions (ekman6) onto a frozen text model.
+
+  python launch/new_format.py                                   # both datasets, 3 seeds -> checkpoints/new_formats
+  python launch/new_format.py datasets=isear --seeds=0 --workdir=/tmp/isear
+  python launch/new_format.py base=checkpoints/texts goemotions_train_items=0   # all 43,410 GoEmotions train items
+
+Reads the stage-2 texts model from `base=` (default checkpoints/texts, made by `launch/content.py
+--modality=texts`), whose stage-1 codec and content encoder stay bit-identical. Writes config.json,
+features/ (cached MiniLM features), <dataset>/metrics.jsonl, results.json/.md and the exported new
+heads + label encoders (model/, model.json): `emojax.load(workdir)` is the base model with the new
+formats added.
+"""
+
+import common
+
+
+def main() -> None:
+  p = common.parser(__doc__.splitlines()[0], "checkpoints/new_formats")
+  args = p.parse_args()
+  common.setup(args)
+  from emojax import config, new_format
+  base = new_format.NewFormatConfig(base=str(common.ROOT / "checkpoints" / "texts"))
+  cfg = config.override(base, common.overrides(args))
+  common.header("emojax: new label formats onto a frozen space", cfg, args.workdir)
+  results = new_format.run(cfg, args.workdir)
+  for name, r in results["datasets"].items():
+    bsl = (f", baseline {r['baseline']['test']['mean']:.3f} ± {r['baseline']['test']['sd']:.3f}"
+           if r["baseline"] else "")
+    print(f"{name} ({r['format']}) test {r['metric']}: new head {r['new_format']['test']['mean']:.3f} "
+          f"± {r['new_format']['test']['sd']:.3f}{bsl}")
+  print(f"wall time: {results['timing']['wall_s']:.0f} s\nresults: {args.workdir}/results.md")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,49 @@
+"""The whole pipeline on the bundled data: stage 1, the words stage against it, a summary, examples.
+
+  python launch/pipeline.py                          # checkpoints/mapping, then checkpoints/words
+  python launch/pipeline.py --root=/tmp/run          # /tmp/run/mapping, /tmp/run/words
+  python launch/pipeline.py --seeds=0,1,2 steps=2000 # other flags and name=value go to stage 1
+
+What `bash run.sh` runs. Each stage is its launcher in its own process (launch/mapping.py,
+launch/content.py --modality=words stage1=<root>/mapping, launch/predict.py), so every stage can
+also be rerun alone; a stage that fails stops the pipeline with its exit status.
+"""
+
+import argparse
+import pathlib
+import subprocess
+import sys
+import time
+
+import common
+
+EXAMPLE_WORDS = ("happy", "holiday", "funeral", "war", "snake", "table")
+
+
+def stage(*args: str) -> None:
+  proc = subprocess.run([sys.executable, *args])
+  if proc.returncode:
+    raise SystemExit(proc.returncode)
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--root", default=str(common.ROOT / "checkpoints"), help="where the workdirs go")
+  p.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default=None)
+  args, stage1_args = p.parse_known_args()
+  root, launch = pathlib.Path(args.root), common.ROOT / "launch"
+  platform = [f"--accelerator={args.accelerator}"] if args.accelerator else []
+  t0 = time.perf_counter()
+  stage(str(launch / "mapping.py"), f"--workdir={root / 'mapping'}", *platform, *stage1_args)
+  stage(str(launch / "content.py"), "--modality=words", f"--workdir={root / 'words'}", *platform,
+        f"stage1={root / 'mapping'}")
+  from emojax import report
+  print("\n" + report.pipeline_summary(root / "mapping", root / "words"))
+  print("\nexample predictions of the exported word encoder (VAD in [-1, 1], BE5 in [0, 1]):", flush=True)
+  stage(str(launch / "predict.py"), "--model", str(root / "words"), "--format=vad,be5", *platform,
+        *EXAMPLE_WORDS)
+  print(f"\npipeline wall time: {time.perf_counter() - t0:.0f} s (setup not included)")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,113 @@
+"""Image fine-tuning (mode b): sharded steps over 8 fake devices, falling loss, frozen stage 1,
+export -> emojax.load -> predict with the fine-tuned network, the image_mode switch."""
+
+import json
+import shutil
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+import emojax
+from emojax import checkpoint, codec, finetune_image as fi, image_data, train_mapping
+from emojax import train_content as tc
+from emojax.encoders import mobilenet
+
+SIZE = 64  # tiny images: the point is the plumbing, not the score
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+  """An untrained stage-1 model with formats va and be5: the plumbing needs heads, not good ones."""
+  workdir = tmp_path_factory.mktemp("mapping")
+  cfg = train_mapping.MappingConfig(pairs=("es_va_be5",))
+  packing = codec.Packing.of(emojax.formats.head_layout(["va", "be5"]))
+  params = codec.init_params(jax.random.key(0), cfg.codec, packing)
+  checkpoint.export_model(workdir, params, packing.layout, cfg, stage="mapping", seed=0,
+                          extra={"conditions": []})
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def finetuned(stage1, tmp_path_factory):
+  """Aug on BASS US, 8 training images = one batch of 8 (one per fake device), 3 steps on that fixed
+  batch (no flips, no dropout), real ImageNet weights at 64 px."""
+  workdir = tmp_path_factory.mktemp("images_ft")
+  before = jax.tree.map(np.array, tc.load_stage1(stage1)[0].params)
+  cfg = fi.FinetuneImageConfig(stage1=str(stage1), datasets=("bass_us_va",), conditions=("Aug",),
+                               seeds=(0,), export="bass_us_va:Aug", batch_size=8, max_steps=3,
+                               eval_every=3, image_size=SIZE, max_items=13, flip=False, dropout=0.0,
+                               learning_rate=1e-4, eval_batch_size=8)
+  results = fi.run(cfg, workdir, show_progress=False)
+  return workdir, results, before
+
+
+def test_finetune_steps_sharded_loss_falls_stage1_frozen(finetuned, stage1):
+  workdir, results, before = finetuned
+  (run,) = results["runs"]
+  assert run["device"].startswith("8 x ") and jax.device_count() == 8  # batch sharded 8 ways
+  assert run["steps"] == 3 and json.loads((workdir / "results.json").read_text())["split"] == {
+      "train": 8, "dev": 3, "test": 3}
+  losses = [json.loads(line)["loss"] for line in
+            (workdir / "runs" / "Aug_bass_us_va_s0" / "metrics.jsonl").read_text().splitlines()]
+  assert len(losses) == 3 and losses[2] < losses[1] < losses[0], losses
+  assert np.isfinite(run["best_dev_r"]) and len(run["test"]["bass_us_va"]) == 2
+  chex.assert_trees_all_equal(jax.tree.map(np.array, tc.load_stage1(stage1)[0].params), before)
+  assert "| bass_us_va |" in (workdir / "results.md").read_text()
+
+
+def test_export_load_predict_runs_the_finetuned_network(finetuned, stage1, tmp_path):
+  workdir, results, _ = finetuned
+  model = emojax.load(workdir)
+  assert isinstance(model, emojax.api.FinetunedImageModel) and model.modality == "images"
+  assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(stage1)
+  assert model.content_meta["feature"] == {"kind": fi.FEATURE_KIND, "image_size": SIZE, "dim": 1280}
+  path = image_data.IMAGE_DIR / "abuse.png"
+  from PIL import Image
+  rgb = np.asarray(Image.open(path).convert("RGB"))
+  grey = np.asarray(Image.open(path).convert("L").resize((97, 131)))  # any size, one channel
+  rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
+  e = model.embed([path, str(path), rgb, rgba, grey], modality="images")
+  assert e.shape == (5, 100) and np.isfinite(e).all()
+  np.testing.assert_allclose(e[1:4], np.repeat(e[:1], 3, 0), atol=1e-4)  # file == array == RGBA
+  # The fine-tuned backbone, not the pretrained features: recompute by hand from the restored params.
+  pretrained = mobilenet.load_mobilenet_params()
+  x = mobilenet.preprocess(path, mobilenet.resize_size(SIZE), SIZE)[None]
+  tuned = model._backbone.params
+  assert not np.allclose(tuned["head"]["w"], pretrained["head"]["w"])  # the backbone moved
+  manual = mobilenet.mobilenet_forward(tuned, x) @ model.encoder_params["kernel"] + model.encoder_params["bias"]
+  np.testing.assert_allclose(e[0], np.asarray(manual)[0], atol=1e-4)
+  va = model.predict(rgb, modality="images", fmt="va")
+  np.testing.assert_allclose(va, model.decode_embeddings(e[2:3], "va"), atol=1e-5)
+  assert model.predict(np.stack([rgb, rgb]), modality="images", fmt="be5").shape == (2, 5)
+  bad = tmp_path / "broken.png"
+  bad.write_bytes(b"not a png")
+  with pytest.raises(ValueError, match="cannot read image file .*broken.png"):
+    model.embed([path, bad], modality="images")
+  with pytest.raises(ValueError, match="reads 'images'"):
+    model.embed(["happy"], modality="texts")
+  other = tmp_path / "other_stage1"  # a different stage-1 model is refused
+  shutil.copytree(stage1, other)
+  (other / "model.json").write_text((other / "model.json").read_text().replace('"seed"', '"seed" ', 1))
+  with pytest.raises(emojax.checkpoint.CheckpointError, match="another model"):
+    emojax.load(workdir, stage1=other)
+
+
+def test_plan_config_checks_and_image_mode_switch():
+  cfg = fi.FinetuneImageConfig()
+  assert fi.plan(cfg) == [("Bsl", ("bass_us_va",)), ("Bsl", ("bass_ch_va",)), ("Sng", ("bass_us_va",)),
+                          ("Sng", ("bass_ch_va",)), ("Aug", ("bass_us_va",)), ("Aug", ("bass_ch_va",)),
+                          ("Mlt", ("bass_us_va", "bass_ch_va"))]
+  fi.check_config(cfg)
+  with pytest.raises(ValueError, match="export='bass_us_va:Aug' must name a run"):
+    fi.check_config(fi.FinetuneImageConfig(conditions=("Sng",)))
+  with pytest.raises(ValueError, match="unknown condition"):
+    fi.check_config(fi.FinetuneImageConfig(conditions=("SnZ",), export=""))
+  with pytest.raises(ValueError, match="compute_dtype"):
+    fi.check_config(fi.FinetuneImageConfig(compute_dtype="float16"))
+  assert fi.default_mode() == "features"  # CPU here; GPU/TPU -> finetune
+  assert fi.pop_mode(["epochs=3", "image_mode=finetune"]) == ("finetune", ["epochs=3"])
+  assert fi.pop_mode(["epochs=3"]) == ("features", ["epochs=3"])
+  with pytest.raises(ValueError, match="image_mode must be one of"):
+    fi.pop_mode(["image_mode=both"])
