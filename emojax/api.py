@@ -303,18 +303,8 @@ class FinetunedTextModel(FinetunedModel):
 
 
 def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path | None) -> ContentModel:
-  recorded = meta["stage1"]
-  path = pathlib.Path(stage1 if stage1 is not None else recorded["path"])
-  if not (path / checkpoint.MODEL_JSON).is_file():
-    raise checkpoint.CheckpointError(
-        f"{workdir} was trained against the stage-1 checkpoint {recorded['path']}, and {path} holds "
-        f"no exported model; put that checkpoint back, or pass load(..., stage1=<where it is now>)")
-  fingerprint = train_content.stage1_fingerprint(path)
-  if fingerprint != recorded["fingerprint"]:
-    raise checkpoint.CheckpointError(
-        f"{workdir} was trained against the stage-1 checkpoint {recorded['path']} (fingerprint "
-        f"{recorded['fingerprint'][:12]}), but {path} holds another model ({fingerprint[:12]}): its "
-        f"heads would not fit the encoder. Point stage1= at the original or retrain stage 2")
+  path = checkpoint.find_recorded(workdir, meta["stage1"], stage1, role="stage-1 checkpoint",
+                                  remedy="retrain stage 2")
   s1 = load(path)
   if meta["feature"]["kind"] == "minilm_finetuned":  # finetune_text.FEATURE_KIND
     return _load_finetuned(workdir, meta, s1)

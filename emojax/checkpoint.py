@@ -10,6 +10,7 @@ checkpoint, or formats whose declaration differs from this installation's regist
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import shutil
@@ -25,6 +26,36 @@ MODEL_DIR, MODEL_JSON = "model", "model.json"
 
 class CheckpointError(RuntimeError):
   pass
+
+
+def fingerprint(workdir: str | pathlib.Path) -> str:
+  """sha256 over an exported model: model.json and every file of model/ (path + bytes)."""
+  workdir = pathlib.Path(workdir)
+  digest = hashlib.sha256((workdir / MODEL_JSON).read_bytes())
+  for path in sorted((workdir / MODEL_DIR).rglob("*")):
+    if path.is_file():
+      digest.update(str(path.relative_to(workdir)).encode())
+      digest.update(path.read_bytes())
+  return digest.hexdigest()
+
+
+def find_recorded(workdir: pathlib.Path, recorded: dict, moved_to=None, *, role: str,
+                  remedy: str) -> pathlib.Path:
+  """Where the model that `workdir` was trained against lives: `recorded` is its {"path",
+  "fingerprint"} as the run wrote them, `moved_to` its new place if it moved. A missing model or a
+  different one (the parameters would not fit) raises a CheckpointError saying which and what to do."""
+  path = pathlib.Path(moved_to if moved_to is not None else recorded["path"])
+  if not (path / MODEL_JSON).is_file():
+    raise CheckpointError(
+        f"{workdir} was trained against the {role} {recorded['path']}, and {path} holds no exported "
+        f"model; put it back, or pass load(..., stage1=<where it is now>)")
+  found = fingerprint(path)
+  if found != recorded["fingerprint"]:
+    raise CheckpointError(
+        f"{workdir} was trained against the {role} {recorded['path']} (fingerprint "
+        f"{recorded['fingerprint'][:12]}), but {path} holds another model ({found[:12]}): its "
+        f"parameters would not fit. Point stage1= at the original or {remedy}")
+  return path
 
 
 def _declaration(name: str) -> dict:

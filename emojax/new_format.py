@@ -332,18 +332,8 @@ def load_model(workdir: pathlib.Path, meta: dict, base: str | pathlib.Path | Non
   """Opens a new-format workdir after checking that its base model is the one it learned against
   (`base` names that model's new place if it moved)."""
   from emojax import api
-  recorded = meta["base"]
-  path = pathlib.Path(base if base is not None else recorded["path"])
-  if not (path / checkpoint.MODEL_JSON).is_file():
-    raise checkpoint.CheckpointError(
-        f"{workdir} was learned against the model {recorded['path']}, and {path} holds no exported "
-        f"model; put it back, or pass load(..., stage1=<where it is now>)")
-  fingerprint = train_content.stage1_fingerprint(path)
-  if fingerprint != recorded["fingerprint"]:
-    raise checkpoint.CheckpointError(
-        f"{workdir} was learned against the model {recorded['path']} (fingerprint "
-        f"{recorded['fingerprint'][:12]}), but {path} holds another model ({fingerprint[:12]}): the "
-        f"new heads would not fit its space. Point stage1= at the original or learn the formats again")
+  path = checkpoint.find_recorded(workdir, meta["base"], base, role="model",
+                                  remedy="learn the formats again")
   base_model = api.load(path)
   ccfg = base_model.config.codec
   abstract = jax.eval_shape(lambda k: {n: init_params(k, ccfg, formats.get_format(n))

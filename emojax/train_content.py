@@ -226,15 +226,7 @@ def host_scores(fmt: formats.LabelFormat, pred_NxW: np.ndarray, y_NxW: np.ndarra
 
 # ----------------------------------------------------------------------------------- stage-1 model
 
-def stage1_fingerprint(workdir: str | pathlib.Path) -> str:
-  """sha256 over the exported stage-1 model: model.json and every file of model/ (path + bytes)."""
-  workdir = pathlib.Path(workdir)
-  digest = hashlib.sha256((workdir / checkpoint.MODEL_JSON).read_bytes())
-  for path in sorted((workdir / checkpoint.MODEL_DIR).rglob("*")):
-    if path.is_file():
-      digest.update(str(path.relative_to(workdir)).encode())
-      digest.update(path.read_bytes())
-  return digest.hexdigest()
+stage1_fingerprint = checkpoint.fingerprint  # what a stage-2 workdir records of its stage 1
 
 
 def load_stage1(path: str | pathlib.Path):

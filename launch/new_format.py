@@ -18,6 +18,7 @@ def main() -> None:
   p = common.parser(__doc__.splitlines()[0], "checkpoints/new_formats")
   args = p.parse_args()
   common.setup(args)
+  common.check_writable(args.workdir)
   from emojax import config, new_format
   base = new_format.NewFormatConfig(base=str(common.ROOT / "checkpoints" / "texts"))
   cfg = config.override(base, common.overrides(args))

@@ -18,6 +18,7 @@ def main() -> None:
   p = common.parser(__doc__.splitlines()[0], "checkpoints/images_finetune")
   args = p.parse_args()
   common.setup(args)
+  common.check_writable(args.workdir)
   from emojax import config, finetune_image
   base = finetune_image.FinetuneImageConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
   cfg = config.override(base, common.overrides(args))

@@ -17,6 +17,7 @@ def main() -> None:
   p = common.parser(__doc__.splitlines()[0], "checkpoints/texts_finetune")
   args = p.parse_args()
   common.setup(args)
+  common.check_writable(args.workdir)
   from emojax import config, finetune_text
   base = finetune_text.FinetuneConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
   cfg = config.override(base, common.overrides(args))

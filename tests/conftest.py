@@ -55,6 +55,21 @@ def tiny_stage1(tmp_path_factory) -> pathlib.Path:
   assert train_content.stage1_fingerprint(workdir) == fingerprint, "a test modified tiny_stage1"
 
 
+@pytest.fixture(scope="session")
+def untrained_stage1(tmp_path_factory) -> pathlib.Path:
+  """An untrained stage-1 model with formats va and be5, exported as training exports it: for tests
+  of stage-2 plumbing, which needs heads, not good ones. Tests must not modify it."""
+  import jax
+  from emojax import checkpoint, codec, formats, train_mapping
+  workdir = tmp_path_factory.mktemp("untrained_stage1")
+  cfg = train_mapping.MappingConfig(pairs=("es_va_be5",))
+  packing = codec.Packing.of(formats.head_layout(["va", "be5"]))
+  params = codec.init_params(jax.random.key(0), cfg.codec, packing)
+  checkpoint.export_model(workdir, params, packing.layout, cfg, stage="mapping", seed=0,
+                          extra={"conditions": []})
+  return workdir
+
+
 TINY_WORDS = ["datasets=schmidtke_vad,briesemeister_be5", "epochs=2", "mapping_epochs=1",
               "batch_size=64", "max_groups=1", "export=schmidtke_vad:Aug"]
 

@@ -1,20 +1,16 @@
 """Stage 2 for images: BASS tables and split, cached features, the launcher end to end, load()."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
-import jax
 import numpy as np
 import pytest
 
 import emojax
-from emojax import checkpoint, codec, image_data, splits, train_mapping
+from emojax import image_data, splits
 from emojax import train_content as tc
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import launch, launcher_module
+
 N = 16  # images in the tiny runs: 10/3/3, feature batches of 8 (one compiled CNN shape)
 
 
@@ -72,26 +68,12 @@ def test_image_config_and_mlt_group():
 # ------------------------------------------------------------------------------ launcher, load
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
-  """An untrained stage-1 model with formats va and be5: the plumbing needs heads, not good ones."""
-  workdir = tmp_path_factory.mktemp("mapping")
-  cfg = train_mapping.MappingConfig(pairs=("es_va_be5",))
-  packing = codec.Packing.of(emojax.formats.head_layout(["va", "be5"]))
-  params = codec.init_params(jax.random.key(0), cfg.codec, packing)
-  checkpoint.export_model(workdir, params, packing.layout, cfg, stage="mapping", seed=0,
-                          extra={"conditions": []})
-  return workdir
-
-
-@pytest.fixture(scope="module")
-def images_run(stage1, cache, tmp_path_factory):
+def images_run(untrained_stage1, cache, tmp_path_factory):
   image_data.load_images("bass_us_va", cache, max_items=N)  # the launcher finds the features cached
   workdir = tmp_path_factory.mktemp("images")
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  cmd = [sys.executable, str(ROOT / "launch" / "content.py"), "--accelerator=cpu", "--modality=images",
-         f"--workdir={workdir}", "--seeds=0,1", f"stage1={stage1}", f"feature_cache={cache}",
-         f"max_items={N}", "epochs=2", "batch_size=8", "max_groups=1"]
-  proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+  proc = launch("launch/content.py", "--modality=images", f"--workdir={workdir}", "--seeds=0,1",
+                f"stage1={untrained_stage1}", f"feature_cache={cache}", f"max_items={N}", "epochs=2",
+                "batch_size=8", "max_groups=1")
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, proc
 
@@ -144,7 +126,6 @@ def test_load_embeds_and_predicts_images(images_run, tmp_path):
 def test_predict_launcher_on_an_image_folder(images_run, tmp_path, capsys):
   """launch/predict.py with an images model: a folder in, a table and an export out, a broken
   file named in a clear error."""
-  from conftest import launcher_module
   cli = launcher_module("launch/predict.py")
   workdir, _ = images_run
   folder = tmp_path / "photos"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import checkpoint, codec, finetune_image as fi, image_data, train_mapping
+from emojax import checkpoint, finetune_image as fi, image_data
 from emojax import train_content as tc
 from emojax.encoders import mobilenet
 
@@ -18,24 +18,13 @@ SIZE = 64  # tiny images: the point is the plumbing, not the score
 
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
-  """An untrained stage-1 model with formats va and be5: the plumbing needs heads, not good ones."""
-  workdir = tmp_path_factory.mktemp("mapping")
-  cfg = train_mapping.MappingConfig(pairs=("es_va_be5",))
-  packing = codec.Packing.of(emojax.formats.head_layout(["va", "be5"]))
-  params = codec.init_params(jax.random.key(0), cfg.codec, packing)
-  checkpoint.export_model(workdir, params, packing.layout, cfg, stage="mapping", seed=0,
-                          extra={"conditions": []})
-  return workdir
-
-
-@pytest.fixture(scope="module")
-def finetuned(stage1, tmp_path_factory):
+def finetuned(untrained_stage1, tmp_path_factory):
   """Aug on BASS US, 8 training images = one batch of 8 (one per fake device), 3 steps on that fixed
   batch (no flips, no dropout), real ImageNet weights at 64 px."""
   workdir = tmp_path_factory.mktemp("images_ft")
-  before = jax.tree.map(np.array, tc.load_stage1(stage1)[0].params)
-  cfg = fi.FinetuneImageConfig(stage1=str(stage1), datasets=("bass_us_va",), conditions=("Aug",),
+  before = jax.tree.map(np.array, tc.load_stage1(untrained_stage1)[0].params)
+  cfg = fi.FinetuneImageConfig(stage1=str(untrained_stage1), datasets=("bass_us_va",),
+                               conditions=("Aug",),
                                seeds=(0,), export="bass_us_va:Aug", batch_size=8, max_steps=3,
                                eval_every=3, image_size=SIZE, max_items=13, flip=False, dropout=0.0,
                                learning_rate=1e-4, eval_batch_size=8)
@@ -43,7 +32,7 @@ def finetuned(stage1, tmp_path_factory):
   return workdir, results, before
 
 
-def test_finetune_steps_sharded_loss_falls_stage1_frozen(finetuned, stage1):
+def test_finetune_steps_sharded_loss_falls_stage1_frozen(finetuned, untrained_stage1):
   workdir, results, before = finetuned
   (run,) = results["runs"]
   assert run["device"].startswith("8 x ") and jax.device_count() == 8  # batch sharded 8 ways
@@ -53,15 +42,16 @@ def test_finetune_steps_sharded_loss_falls_stage1_frozen(finetuned, stage1):
             (workdir / "runs" / "Aug_bass_us_va_s0" / "metrics.jsonl").read_text().splitlines()]
   assert len(losses) == 3 and losses[2] < losses[1] < losses[0], losses
   assert np.isfinite(run["best_dev_r"]) and len(run["test"]["bass_us_va"]) == 2
-  chex.assert_trees_all_equal(jax.tree.map(np.array, tc.load_stage1(stage1)[0].params), before)
+  after = jax.tree.map(np.array, tc.load_stage1(untrained_stage1)[0].params)
+  chex.assert_trees_all_equal(after, before)
   assert "| bass_us_va |" in (workdir / "results.md").read_text()
 
 
-def test_export_load_predict_runs_the_finetuned_network(finetuned, stage1, tmp_path):
+def test_export_load_predict_runs_the_finetuned_network(finetuned, untrained_stage1, tmp_path):
   workdir, results, _ = finetuned
   model = emojax.load(workdir)
   assert isinstance(model, emojax.api.FinetunedImageModel) and model.modality == "images"
-  assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(stage1)
+  assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(untrained_stage1)
   assert model.content_meta["feature"] == {"kind": fi.FEATURE_KIND, "image_size": SIZE, "dim": 1280}
   path = image_data.IMAGE_DIR / "abuse.png"
   from PIL import Image
@@ -88,7 +78,7 @@ def test_export_load_predict_runs_the_finetuned_network(finetuned, stage1, tmp_p
   with pytest.raises(ValueError, match="reads 'images'"):
     model.embed(["happy"], modality="texts")
   other = tmp_path / "other_stage1"  # a different stage-1 model is refused
-  shutil.copytree(stage1, other)
+  shutil.copytree(untrained_stage1, other)
   (other / "model.json").write_text((other / "model.json").read_text().replace('"seed"', '"seed" ', 1))
   with pytest.raises(emojax.checkpoint.CheckpointError, match="another model"):
     emojax.load(workdir, stage1=other)
