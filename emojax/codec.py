@@ -211,35 +211,22 @@ def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, 
   """METHOD.md step-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms).
 
   Dropout: from `dropout_rng`, or `masks` = (masks of encoder A, masks of encoder B); neither means
-  deterministic. `condition_B`: dataset index per row for a conditioned model (-1: none).
-  Both encoders run as one batched computation over a leading axis of 2, and both embeddings meet
-  both heads in one product: on CPU a step of this size costs per operation, not per FLOP.
-  """
-  f_2 = jnp.stack([fa, fb])
-  y_2xBxW = jnp.stack([y_a_BxW, y_b_BxW])
+  deterministic. `condition_B`: dataset index per row for a conditioned model (-1: none)."""
   if dropout_rng is not None:
-    masks_2 = dropout_masks(dropout_rng, cfg, (2, y_a_BxW.shape[0]))
-  elif masks is not None:
-    masks_2 = tuple(jnp.stack(layer) for layer in zip(*masks))
-  else:
-    masks_2 = None
-  x_2 = jax.vmap(packing.encoder_input, (0, None))(y_2xBxW, condition_B)
-  used = jax.tree.map(lambda x: x[f_2], params["encoders"])
-  apply = lambda p, x, m: _module(cfg).apply({"params": p}, x, masks=m)
-  e_2xBxE = jax.vmap(apply)(used, x_2, masks_2)
-  heads_2xWxE = params["bank"][jnp.asarray(packing.rows_FxW)[f_2]]
-  # pred[i, j]: embeddings of encoder i through head j (i == j reconstructs, i != j maps).
-  pred_2x2xBxW = jnp.einsum("ibe,jwe->ijbw", e_2xBxE, heads_2xWxE)
-  scale_2 = jnp.where(jnp.asarray(packing.kind_F)[f_2] == 0, 1.0, weights.class_target)
+    masks = dropout_masks(dropout_rng, cfg, (2, y_a_BxW.shape[0]))
+    masks = (tuple(m[0] for m in masks), tuple(m[1] for m in masks))
+  masks_a, masks_b = (None, None) if masks is None else masks
+  e_a = encode(params, cfg, fa, packing.encoder_input(y_a_BxW, condition_B), masks=masks_a)
+  e_b = encode(params, cfg, fb, packing.encoder_input(y_b_BxW, condition_B), masks=masks_b)
 
-  def target_terms(pred_2xBxW):  # one source encoder through both heads
-    return scale_2 * jax.vmap(lambda f, p, y: masked_loss(packing, f, p, y))(f_2, pred_2xBxW, y_2xBxW)
+  def target_term(f, e, y):
+    scale = jnp.where(jnp.asarray(packing.kind_F)[f] == 0, 1.0, weights.class_target)
+    return scale * masked_loss(packing, f, decode(params, packing, f, e), y)
 
-  loss_2x2 = jax.vmap(target_terms)(pred_2x2xBxW)
   terms = {
-      "reconstruction": loss_2x2[0, 0] + loss_2x2[1, 1],
-      "mapping": loss_2x2[0, 1] + loss_2x2[1, 0],
-      "similarity": losses.embedding_similarity(e_2xBxE[0], e_2xBxE[1]),
+      "reconstruction": target_term(fa, e_a, y_a_BxW) + target_term(fb, e_b, y_b_BxW),
+      "mapping": target_term(fb, e_a, y_b_BxW) + target_term(fa, e_b, y_a_BxW),
+      "similarity": losses.embedding_similarity(e_a, e_b),
       "sharing": losses.soft_sharing_loss(params["bank"], jnp.asarray(packing.layout.tie_pairs)),
   }
   total = sum(getattr(weights, name) * value for name, value in terms.items())
