@@ -70,6 +70,19 @@ def untrained_stage1(tmp_path_factory) -> pathlib.Path:
   return workdir
 
 
+def image_inputs() -> list:
+  """One BASS image in every input kind a model takes: path, str path, RGB, RGBA, and a resized
+  one-channel array (rows 0-3 must embed alike; row 4 only needs to work)."""
+  import numpy as np
+  from PIL import Image
+  from emojax import image_data
+  path = image_data.IMAGE_DIR / "abuse.png"
+  rgb = np.asarray(Image.open(path).convert("RGB"))
+  grey = np.asarray(Image.open(path).convert("L").resize((97, 131)))  # any size, one channel
+  rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
+  return [path, str(path), rgb, rgba, grey]
+
+
 TINY_WORDS = ["datasets=schmidtke_vad,briesemeister_be5", "epochs=2", "mapping_epochs=1",
               "batch_size=64", "max_groups=1", "export=schmidtke_vad:Aug"]
 

@@ -9,7 +9,7 @@ import emojax
 from emojax import image_data, splits
 from emojax import train_content as tc
 
-from conftest import launch, launcher_module
+from conftest import image_inputs, launch, launcher_module
 
 N = 16  # images in the tiny runs: 10/3/3, feature batches of 8 (one compiled CNN shape)
 
@@ -98,12 +98,9 @@ def test_load_embeds_and_predicts_images(images_run, tmp_path):
   workdir, _ = images_run
   model = emojax.load(workdir)
   assert isinstance(model, emojax.api.ContentModel) and model.modality == "images"
-  path = image_data.IMAGE_DIR / "abuse.png"
-  from PIL import Image
-  rgb = np.asarray(Image.open(path).convert("RGB"))
-  grey = np.asarray(Image.open(path).convert("L").resize((97, 131)))  # any size, one channel
-  rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
-  e = model.embed([path, str(path), rgb, rgba, grey], modality="images")
+  inputs = image_inputs()
+  path, rgb = inputs[0], inputs[2]
+  e = model.embed(inputs, modality="images")
   assert e.shape == (5, 100) and np.isfinite(e).all()
   np.testing.assert_allclose(e[1], e[0], atol=1e-5)
   np.testing.assert_allclose(e[2], e[0], atol=1e-4)  # array == the same file

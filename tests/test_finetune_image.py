@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import checkpoint, finetune_image as fi, image_data
+from emojax import checkpoint, finetune_image as fi
 from emojax import train_content as tc
 from emojax.encoders import mobilenet
+
+from conftest import image_inputs
 
 SIZE = 64  # tiny images: the point is the plumbing, not the score
 
@@ -53,12 +55,9 @@ def test_export_load_predict_runs_the_finetuned_network(finetuned, untrained_sta
   assert isinstance(model, emojax.api.FinetunedImageModel) and model.modality == "images"
   assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(untrained_stage1)
   assert model.content_meta["feature"] == {"kind": fi.FEATURE_KIND, "image_size": SIZE, "dim": 1280}
-  path = image_data.IMAGE_DIR / "abuse.png"
-  from PIL import Image
-  rgb = np.asarray(Image.open(path).convert("RGB"))
-  grey = np.asarray(Image.open(path).convert("L").resize((97, 131)))  # any size, one channel
-  rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
-  e = model.embed([path, str(path), rgb, rgba, grey], modality="images")
+  inputs = image_inputs()
+  path, rgb = inputs[0], inputs[2]
+  e = model.embed(inputs, modality="images")
   assert e.shape == (5, 100) and np.isfinite(e).all()
   np.testing.assert_allclose(e[1:4], np.repeat(e[:1], 3, 0), atol=1e-4)  # file == array == RGBA
   # The fine-tuned backbone, not the pretrained features: recompute by hand from the restored params.
