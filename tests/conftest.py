@@ -83,6 +83,34 @@ def image_inputs() -> list:
   return [path, str(path), rgb, rgba, grey]
 
 
+def check_image_model_inputs(model, tmp_path):
+  """What every image model (cached features or fine-tuned) must do with `image_inputs()`: any input
+  kind embeds alike, one array is one image, predictions are its head on the embedding, and bad
+  files or another modality are clear errors naming them. Returns the embeddings of image_inputs()."""
+  import numpy as np
+  import pytest
+  inputs = image_inputs()
+  path, rgb = inputs[0], inputs[2]
+  e = model.embed(inputs, modality="images")
+  assert e.shape == (5, 100) and np.isfinite(e).all()
+  np.testing.assert_allclose(e[1], e[0], atol=1e-5)  # str path == Path
+  np.testing.assert_allclose(e[2:4], np.repeat(e[:1], 2, 0), atol=1e-4)  # array, RGBA == the file
+  va = model.predict(rgb, modality="images", fmt="va")  # one array is one image
+  assert va.shape == (1, 2) and (np.abs(va) < 10).all()
+  np.testing.assert_allclose(va, model.decode_embeddings(e[2:3], "va"), atol=1e-5)
+  assert model.predict(np.stack([rgb, rgb]), modality="images", fmt="be5").shape == (2, 5)
+  bad = tmp_path / "broken.png"
+  bad.write_bytes(b"not a png")
+  with pytest.raises(ValueError, match="cannot read image file .*broken.png"):
+    model.embed([path, bad], modality="images")
+  with pytest.raises(ValueError, match="cannot read image file .*missing.png"):
+    model.predict(tmp_path / "missing.png", modality="images", fmt="va")
+  for other in ("words", "texts"):
+    with pytest.raises(ValueError, match="reads 'images'"):
+      model.embed(["happy"], modality=other)
+  return e
+
+
 TINY_WORDS = ["datasets=schmidtke_vad,briesemeister_be5", "epochs=2", "mapping_epochs=1",
               "batch_size=64", "max_groups=1", "export=schmidtke_vad:Aug"]
 

@@ -14,7 +14,7 @@ from emojax import checkpoint, finetune_image as fi
 from emojax import train_content as tc
 from emojax.encoders import mobilenet
 
-from conftest import image_inputs
+from conftest import check_image_model_inputs, image_inputs
 
 SIZE = 64  # tiny images: the point is the plumbing, not the score
 
@@ -55,11 +55,8 @@ def test_export_load_predict_runs_the_finetuned_network(finetuned, untrained_sta
   assert isinstance(model, emojax.api.FinetunedImageModel) and model.modality == "images"
   assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(untrained_stage1)
   assert model.content_meta["feature"] == {"kind": fi.FEATURE_KIND, "image_size": SIZE, "dim": 1280}
-  inputs = image_inputs()
-  path, rgb = inputs[0], inputs[2]
-  e = model.embed(inputs, modality="images")
-  assert e.shape == (5, 100) and np.isfinite(e).all()
-  np.testing.assert_allclose(e[1:4], np.repeat(e[:1], 3, 0), atol=1e-4)  # file == array == RGBA
+  e = check_image_model_inputs(model, tmp_path)
+  path = image_inputs()[0]
   # The fine-tuned backbone, not the pretrained features: recompute by hand from the restored params.
   pretrained = mobilenet.load_mobilenet_params()
   x = mobilenet.preprocess(path, mobilenet.resize_size(SIZE), SIZE)[None]
@@ -67,15 +64,6 @@ def test_export_load_predict_runs_the_finetuned_network(finetuned, untrained_sta
   assert not np.allclose(tuned["head"]["w"], pretrained["head"]["w"])  # the backbone moved
   manual = mobilenet.mobilenet_forward(tuned, x) @ model.encoder_params["kernel"] + model.encoder_params["bias"]
   np.testing.assert_allclose(e[0], np.asarray(manual)[0], atol=1e-4)
-  va = model.predict(rgb, modality="images", fmt="va")
-  np.testing.assert_allclose(va, model.decode_embeddings(e[2:3], "va"), atol=1e-5)
-  assert model.predict(np.stack([rgb, rgb]), modality="images", fmt="be5").shape == (2, 5)
-  bad = tmp_path / "broken.png"
-  bad.write_bytes(b"not a png")
-  with pytest.raises(ValueError, match="cannot read image file .*broken.png"):
-    model.embed([path, bad], modality="images")
-  with pytest.raises(ValueError, match="reads 'images'"):
-    model.embed(["happy"], modality="texts")
   other = tmp_path / "other_stage1"  # a different stage-1 model is refused
   shutil.copytree(untrained_stage1, other)
   (other / "model.json").write_text((other / "model.json").read_text().replace('"seed"', '"seed" ', 1))
