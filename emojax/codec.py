@@ -167,13 +167,33 @@ def init_params(rng: jax.Array, cfg: CodecConfig, packing: Packing) -> dict:
   return {"encoders": stacked, "bank": bank / jnp.sqrt(cfg.embedding_dim)}
 
 
+def encoder_of(params, f) -> dict:
+  """The Flax params of format index f's encoder: its slice of the stacked encoders."""
+  return jax.tree.map(lambda x: x[f], params["encoders"])
+
+
+def stacked_gradient(grad_a, fa, grad_b, fb, encoders) -> dict:
+  """Gradient of the stacked `encoders` from the gradients of encoders fa and fb: zero for every
+  other format, their sum where fa == fb (what the transpose of the two slices gives). Being
+  elementwise, XLA fuses it into the optimizer update; differentiating through the slices instead
+  made a zeroed stack per leaf and scattered into it, every step (~10% of a CPU step)."""
+  def one(a, b, stack):
+    format_F = jnp.arange(stack.shape[0]).reshape(-1, *([1] * a.ndim))
+    return jnp.where(format_F == fa, a[None], 0.0) + jnp.where(format_F == fb, b[None], 0.0)
+  return jax.tree.map(one, grad_a, grad_b, encoders)
+
+
 def encode(params, cfg: CodecConfig, f, y_BxW, *, dropout_rng=None, masks=None):
   """Embeds padded labels (`Packing.encoder_input` when the model is conditioned) with the encoder
   of format index f; dropout iff an rng or masks are given."""
-  one = jax.tree.map(lambda x: x[f], params["encoders"])
   if dropout_rng is not None:
     masks = dropout_masks(dropout_rng, cfg, y_BxW.shape[:1])
-  return _module(cfg).apply({"params": one}, y_BxW, masks=masks)
+  return apply_encoder(encoder_of(params, f), cfg, y_BxW, masks=masks)
+
+
+def apply_encoder(encoder, cfg: CodecConfig, y_BxW, *, masks=None):
+  """One encoder's Flax params applied to (padded) labels; dropout iff masks are given."""
+  return _module(cfg).apply({"params": encoder}, y_BxW, masks=masks)
 
 
 def decode(params, packing: Packing, f, e_BxE):
@@ -215,19 +235,35 @@ def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, 
   if dropout_rng is not None:
     masks = dropout_masks(dropout_rng, cfg, (2, y_a_BxW.shape[0]))
     masks = (tuple(m[0] for m in masks), tuple(m[1] for m in masks))
-  masks_a, masks_b = (None, None) if masks is None else masks
-  e_a = encode(params, cfg, fa, packing.encoder_input(y_a_BxW, condition_B), masks=masks_a)
-  e_b = encode(params, cfg, fb, packing.encoder_input(y_b_BxW, condition_B), masks=masks_b)
+  return selected_pair_loss(encoder_of(params, fa), encoder_of(params, fb), params["bank"], cfg,
+                            packing, weights, fa, fb, y_a_BxW, y_b_BxW, masks, condition_B)
 
-  def target_term(f, e, y):
+
+def selected_pair_loss(encoder_a, encoder_b, bank_VxE, cfg: CodecConfig, packing: Packing,
+                       weights: LossWeights, fa, fb, y_a_BxW, y_b_BxW, masks=None, condition_B=None):
+  """`pair_loss` given the two encoders already picked out of the stack, so that a gradient can
+  be taken with respect to them alone (the stage-1 step does, see `stacked_gradient`)."""
+  masks_a, masks_b = (None, None) if masks is None else masks
+  e_a = apply_encoder(encoder_a, cfg, packing.encoder_input(y_a_BxW, condition_B), masks=masks_a)
+  e_b = apply_encoder(encoder_b, cfg, packing.encoder_input(y_b_BxW, condition_B), masks=masks_b)
+  # Both embeddings through both heads in ONE matmul with one gather of head rows; the four
+  # [B, W] predictions are its blocks (same products as four `decode` calls, a quarter of the
+  # tiny kernels, which on CPU cost more to launch than to compute).
+  B, W = y_a_BxW.shape[0], packing.width
+  rows_F = jnp.asarray(packing.rows_FxW)
+  pred = jnp.concatenate([e_a, e_b]) @ bank_VxE[jnp.concatenate([rows_F[fa], rows_F[fb]])].T
+  a_through_a, a_through_b = pred[:B, :W], pred[:B, W:]
+  b_through_a, b_through_b = pred[B:, :W], pred[B:, W:]
+
+  def target_term(f, pred_BxW, y_BxW):
     scale = jnp.where(jnp.asarray(packing.kind_F)[f] == 0, 1.0, weights.class_target)
-    return scale * masked_loss(packing, f, decode(params, packing, f, e), y)
+    return scale * masked_loss(packing, f, pred_BxW, y_BxW)
 
   terms = {
-      "reconstruction": target_term(fa, e_a, y_a_BxW) + target_term(fb, e_b, y_b_BxW),
-      "mapping": target_term(fb, e_a, y_b_BxW) + target_term(fa, e_b, y_a_BxW),
+      "reconstruction": target_term(fa, a_through_a, y_a_BxW) + target_term(fb, b_through_b, y_b_BxW),
+      "mapping": target_term(fb, a_through_b, y_b_BxW) + target_term(fa, b_through_a, y_a_BxW),
       "similarity": losses.embedding_similarity(e_a, e_b),
-      "sharing": losses.soft_sharing_loss(params["bank"], jnp.asarray(packing.layout.tie_pairs)),
+      "sharing": losses.soft_sharing_loss(bank_VxE, jnp.asarray(packing.layout.tie_pairs)),
   }
   total = sum(getattr(weights, name) * value for name, value in terms.items())
   return total, terms

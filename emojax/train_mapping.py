@@ -159,15 +159,18 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
     masks = tuple(jax.lax.with_sharding_constraint(m, batch) for m in masks)
     masks = (tuple(m[:, 0] for m in masks), tuple(m[:, 1] for m in masks))
 
-    def loss_fn(params, batch_rows):
-      y_a, y_b, masks, condition_B = batch_rows
-      return codec.pair_loss(params, cfg.codec, packing, cfg.weights, train["fa"][d],
-                             train["fb"][d], y_a, y_b, masks=masks, condition_B=condition_B)
+    fa, fb = train["fa"][d], train["fb"][d]
 
+    def loss_fn(trainable, batch_rows):  # trainable: the two encoders of dataset d, the bank
+      y_a, y_b, masks, condition_B = batch_rows
+      return codec.selected_pair_loss(*trainable, cfg.codec, packing, cfg.weights, fa, fb,
+                                      y_a, y_b, masks=masks, condition_B=condition_B)
+
+    trainable = (codec.encoder_of(params, fa), codec.encoder_of(params, fb), params["bank"])
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     rows = (y_a, y_b, masks, condition_B)
     if cfg.grad_accum == 1:
-      (loss, terms), grads = grad_fn(params, rows)
+      (loss, terms), grads = grad_fn(trainable, rows)
     else:
       # Gradient accumulation: the same B rows (and dropout masks) as `grad_accum` sequential
       # micro-batches. Every loss term is a mean over rows, so the mean of the micro-batch
@@ -175,11 +178,14 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
       micro = jax.tree.map(lambda x: x.reshape(cfg.grad_accum, -1, *x.shape[1:]), rows)
 
       def add_micro(total, chunk):
-        return jax.tree.map(jnp.add, total, grad_fn(params, chunk)), None
+        return jax.tree.map(jnp.add, total, grad_fn(trainable, chunk)), None
 
-      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, rows))
+      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, trainable, rows))
       total, _ = jax.lax.scan(add_micro, zeros, micro)
       (loss, terms), grads = jax.tree.map(lambda x: x / cfg.grad_accum, total)
+    grad_a, grad_b, grad_bank = grads
+    grads = {"encoders": codec.stacked_gradient(grad_a, fa, grad_b, fb, params["encoders"]),
+             "bank": grad_bank}
     updates, opt = tx.update(grads, opt, params)
     return (optax.apply_updates(params, updates), opt, step + 1), (loss, terms)
 

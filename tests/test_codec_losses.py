@@ -152,3 +152,25 @@ def test_padding_rows_get_no_gradient(model):
   assert float(jnp.abs(kernel_grad[0, 2:]).max()) == 0.0  # va's padding rows
   assert float(jnp.abs(kernel_grad[2]).max()) == 0.0  # isear7 was not in this batch
   chex.assert_tree_all_finite(grads)
+
+
+@pytest.mark.parametrize("fa, fb", [(0, 1), (1, 0), (2, 0), (1, 1)])
+def test_step_gradient_equals_gradient_of_the_whole_stack(model, fa, fb):
+  """The stage-1 step differentiates the two picked encoders and rebuilds the stack's gradient
+  with `stacked_gradient`; it must equal differentiating `pair_loss` through the whole stack
+  (zero for other formats, the sum of both slices when a pair uses one format twice)."""
+  cfg, packing, params = model
+  rng = np.random.default_rng(2)
+  y_a = jnp.asarray(packing.pad(rng.uniform(-1, 1, (6, 2)).astype(np.float32)))
+  y_b = jnp.asarray(packing.pad(rng.uniform(0, 1, (6, 5)).astype(np.float32)))
+  masks = codec.dropout_masks(jax.random.key(3), cfg, (2, 6))
+  masks = (tuple(m[0] for m in masks), tuple(m[1] for m in masks))
+  args = (cfg, packing, codec.LossWeights(), fa, fb, y_a, y_b)
+  whole = jax.grad(lambda p: codec.pair_loss(p, *args, masks=masks)[0])(params)
+  picked = (codec.encoder_of(params, fa), codec.encoder_of(params, fb), params["bank"])
+  g_a, g_b, g_bank = jax.grad(lambda t: codec.selected_pair_loss(*t, *args, masks=masks)[0])(picked)
+  rebuilt = {"encoders": codec.stacked_gradient(g_a, fa, g_b, fb, params["encoders"]), "bank": g_bank}
+  chex.assert_trees_all_equal_shapes_and_dtypes(rebuilt, whole)
+  chex.assert_trees_all_close(rebuilt, whole, atol=1e-6)
+  others = np.array([f for f in range(3) if f not in (fa, fb)])
+  assert all(float(jnp.abs(x[others]).max()) == 0.0 for x in jax.tree.leaves(rebuilt["encoders"]))
