@@ -10,7 +10,7 @@ Cores: `--cores=1` pins the whole process (both frameworks) to one core before J
 start their thread pools: equal resources, since PyTorch runs its best here with one thread.
 `--cores=all` leaves every core to JAX (XLA's thread pool; PyTorch still gets its best thread
 count). The default runs both, each in its own process, and prints both tables. On this 2-core
-machine XLA's second thread bought no wall time in our runs for a step this small (~150 small
+machine XLA's second thread bought no wall time in our runs for a step this small (~115 small
 kernels, handed between two threads) while using ~1.5 cores, so the one-core table is the
 fairer of the two.
 
