@@ -260,7 +260,8 @@ def selected_pair_loss(encoder_a, encoder_b, bank_VxE, cfg: CodecConfig, packing
     return scale * masked_loss(packing, f, pred_BxW, y_BxW)
 
   terms = {
-      "reconstruction": target_term(fa, a_through_a, y_a_BxW) + target_term(fb, b_through_b, y_b_BxW),
+      "reconstruction": (target_term(fa, a_through_a, y_a_BxW)
+                         + target_term(fb, b_through_b, y_b_BxW)),
       "mapping": target_term(fb, a_through_b, y_b_BxW) + target_term(fa, b_through_a, y_a_BxW),
       "similarity": losses.embedding_similarity(e_a, e_b),
       "sharing": losses.soft_sharing_loss(bank_VxE, jnp.asarray(packing.layout.tie_pairs)),
