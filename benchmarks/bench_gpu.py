@@ -9,6 +9,8 @@ Every number is one compiled function timed after warm-up calls (compile exclude
 `block_until_ready`:
 - stage 1: the compiled epoch of `emojax.train_mapping` (100 codec steps + dev evaluation per call;
   the same function as benchmarks/bench_mapping.py) over all bundled mapping datasets, batch 32;
+  beside it, where torch with CUDA is installed, the PyTorch codec of bench_mapping_vs_torch.py
+  (`torch_codec.py`, the authors' one-step-per-batch loop) on the same GPU, and the ratio;
 - text fine-tuning: one `emojax.finetune` step of MiniLM-L6 + Dense 100 through a frozen head
   (AdamW), compute_dtype bf16 (parameters fp32) and fp32 for comparison, at several batch sizes,
   length 128, random token ids (speed does not depend on the tokens);
@@ -113,6 +115,33 @@ def bench_stage1(args) -> dict:
           "note": "compiled epoch incl. dev evaluation of all directions"}
 
 
+def torch_cuda_missing() -> str | None:
+  """Why the PyTorch stage-1 reference cannot run on the GPU here, or None when it can."""
+  try:
+    import torch
+  except ModuleNotFoundError:
+    return "torch is not installed"
+  return None if torch.cuda.is_available() else f"torch {torch.__version__} sees no CUDA device"
+
+
+def bench_stage1_torch(args) -> dict:
+  """The PyTorch codec of bench_mapping_vs_torch.py (benchmarks/torch_codec.py, the authors' loop:
+  one Python-level step per batch) on the GPU, batch 32: what a user of their code would get there."""
+  import torch
+  import torch_codec
+  trainer = torch_codec.Trainer(torch_codec.load_datasets(device="cuda"), batch_size=32)
+  trainer.run(50)  # warm-up: CUDA context, cuBLAS handles, caching allocator
+  steps, t = 0, time.perf_counter()
+  while time.perf_counter() - t < args.torch_seconds or steps < 100:
+    loss = trainer.run(25)  # float(loss) synchronises every 25 steps
+    steps += 25
+  wall = time.perf_counter() - t
+  if loss != loss:
+    raise FloatingPointError("PyTorch codec diverged")
+  return {"steps_per_s": steps / wall, "batch_size": 32, "steps": steps, "torch": torch.__version__,
+          "device": torch.cuda.get_device_name()}
+
+
 def _finetune_step(forward, fmt: str, params, tx):
   import jax
   from emojax import finetune as ft, mesh as mesh_lib
@@ -169,17 +198,18 @@ def bench_image(args, dtype_name: str, batch: int) -> dict:
   from emojax import finetune as ft, finetune_image, image_data
   from emojax.encoders import mobilenet
   try:
-    backbone, weights = finetune_image.backbone_of(mobilenet.load_mobilenet_params()), "torchvision ImageNet"
+    folded, scales = mobilenet.load_mobilenet_params(with_scales=True)
+    backbone, weights = finetune_image.backbone_of(folded), "torchvision ImageNet"
   except FileNotFoundError:
     backbone = finetune_image.backbone_of(mobilenet.init_params(jax.random.key(0)))
-    weights = "random, MobileNetV2 shapes (package not installed)"
+    scales, weights = finetune_image.unit_scales(backbone), "random, MobileNetV2 shapes (package not installed)"
   size = args.image_size
   files = sorted(image_data.IMAGE_DIR.glob("*.png"))[:batch]
   files = (files * (-(-batch // len(files))))[:batch]
   x = np.stack([mobilenet.preprocess(p, mobilenet.resize_size(size), size, normalize=False) for p in files])
   k1 = jax.random.key(1)
-  params = {"backbone": backbone, "embed": ft.dense(k1, image_data.FEATURE_DIM, 100)}
-  forward = finetune_image.make_forward(0.5, True, ft.compute_dtype(dtype_name))
+  params = {"backbone": finetune_image.to_trainable(backbone, scales), "embed": ft.dense(k1, image_data.FEATURE_DIM, 100)}
+  forward = finetune_image.make_forward(0.5, True, ft.compute_dtype(dtype_name), scales)
   step, state, frozen, packing, mesh = _finetune_step(forward, "va", params, optax.sgd(1e-3, momentum=0.9))
   rng = np.random.default_rng(0)
   batch_arrays = {"x": x.astype(np.uint8), "y": packing.pad(rng.uniform(-1, 1, (batch, 2)).astype(np.float32))}
@@ -202,6 +232,7 @@ def main(argv=None) -> dict:
   p.add_argument("--warmup", type=int, default=3)
   p.add_argument("--iters", type=int, default=20)
   p.add_argument("--skip", default="", help="comma-separated parts to skip: stage1,text,image")
+  p.add_argument("--torch-seconds", type=float, default=5.0, help="timing of the PyTorch stage-1 reference")
   p.add_argument("--dtypes", default="bfloat16,float32", help="compute dtypes of the fine-tuning steps")
   args = p.parse_args(argv)
   if args.smoke:
@@ -212,7 +243,7 @@ def main(argv=None) -> dict:
   peak = peak_tflops(device.device_kind, args.peak_tflops)
   report = {"device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
             "jax": jax.__version__, "python": platform.python_version(), "peak_bf16_tflops": peak,
-            "smoke": args.smoke, "stage1": None, "text_finetune": [], "image_finetune": [], "errors": []}
+            "smoke": args.smoke, "stage1": None, "stage1_torch": None, "text_finetune": [], "image_finetune": [], "errors": []}
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -228,6 +259,11 @@ def main(argv=None) -> dict:
 
   skip = set(filter(None, args.skip.split(",")))
   jobs = [] if "stage1" in skip else [("stage1", lambda: bench_stage1(args))]
+  if "stage1" not in skip and not args.smoke:
+    if (why := torch_cuda_missing()) is None:
+      jobs.append(("stage1_torch", lambda: bench_stage1_torch(args)))
+    else:
+      report["stage1_torch"] = f"not measured: {why}"
   dtypes = args.dtypes.split(",")
   text_batches, image_batches = (list(map(int, b.split(","))) for b in (args.text_batches, args.image_batches))
   if "text" not in skip:  # fp32 only at the largest batch: the comparison point for bf16
@@ -246,8 +282,10 @@ def main(argv=None) -> dict:
       save()
       continue
     row["wall_s_incl_compile"] = time.perf_counter() - t
-    if part == "stage1":
-      report["stage1"] = row
+    if part in ("stage1", "stage1_torch"):
+      report[part] = row
+      if part == "stage1_torch" and report["stage1"]:
+        report["stage1_speedup_vs_torch"] = report["stage1"]["steps_per_s"] / row["steps_per_s"]
     else:
       report[part].append(row)
     print(f"{part}: {json.dumps(row)}", flush=True)

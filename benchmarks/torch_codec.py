@@ -81,7 +81,7 @@ class EmotionCodec(nn.Module):
 
   def sharing_loss(self):
     if not len(self.tie_pairs):
-      return torch.zeros(())
+      return torch.zeros((), device=self.tie_pairs.device)
     bank = torch.cat([self.dec[n].weight for n in self.format_names])
     return (1.0 - F.cosine_similarity(bank[self.tie_pairs[:, 0]], bank[self.tie_pairs[:, 1]], dim=-1)).mean()
 
@@ -92,14 +92,15 @@ class EmotionCodec(nn.Module):
     return reconstruction + mapping + F.mse_loss(e_a, e_b) + self.sharing_loss()
 
 
-def load_datasets(pair_names: Sequence[str] = mapping_data.DEFAULT_PAIRS):
-  """[(format_a, format_b, labels_a, labels_b)] of every mapping dataset's train part, as tensors."""
+def load_datasets(pair_names: Sequence[str] = mapping_data.DEFAULT_PAIRS, device: str = "cpu"):
+  """[(format_a, format_b, labels_a, labels_b)] of every mapping dataset's train part, as tensors
+  on `device` (bench_gpu.py times the same loop on "cuda")."""
   out = []
   for name in pair_names:
     data = mapping_data.load_pair(name)
     fa, fb = data.pair.formats
-    out.append((fa, fb, torch.as_tensor(np.asarray(data.a["train"], np.float32)),
-                torch.as_tensor(np.asarray(data.b["train"], np.float32))))
+    out.append((fa, fb, torch.as_tensor(np.asarray(data.a["train"], np.float32), device=device),
+                torch.as_tensor(np.asarray(data.b["train"], np.float32), device=device)))
   return out
 
 
@@ -110,13 +111,14 @@ class Trainer:
     torch.manual_seed(seed)
     self.rng = random.Random(seed)
     self.datasets, self.batch_size = datasets, batch_size
-    self.model = EmotionCodec([f for fa, fb, _, _ in datasets for f in (fa, fb)])
+    self.device = datasets[0][2].device  # the model lives where the labels do
+    self.model = EmotionCodec([f for fa, fb, _, _ in datasets for f in (fa, fb)]).to(self.device)
     self.optimizer = torch.optim.Adam(self.model.parameters(), lr=learning_rate)
     self.model.train()  # dropout on
 
   def step(self) -> torch.Tensor:
     fa, fb, y_a, y_b = self.rng.choice(self.datasets)
-    idx = torch.randint(len(y_a), (self.batch_size,))
+    idx = torch.randint(len(y_a), (self.batch_size,), device=self.device)
     self.optimizer.zero_grad()
     loss = self.model.pair_loss(fa, fb, y_a[idx], y_b[idx])
     loss.backward()

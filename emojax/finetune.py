@@ -74,11 +74,15 @@ def dense(key: jax.Array, fan_in: int, n: int) -> dict[str, jax.Array]:
           "bias": jnp.zeros(n)}
 
 
-def head_params(k_embed: jax.Array, k_own: jax.Array, fan_in: int, heads: Heads, condition: str) -> dict:
-  """Dense 100 into the space, and for Bsl its own output layer over the packed head width."""
-  out = {"embed": dense(k_embed, fan_in, heads.stage1.config.codec.embedding_dim)}
+def head_params(k_embed: jax.Array, k_own: jax.Array, fan_in: int, heads: Heads, condition: str,
+                zero: bool = False) -> dict:
+  """Dense 100 into the space, and for Bsl its own output layer over the packed head width;
+  `zero`: all-zero kernels, so the first steps train these layers before any error reaches the
+  pretrained encoder (`emojax.finetune_image`)."""
+  layer = lambda k, n: jax.tree.map(jnp.zeros_like, dense(k, fan_in, n)) if zero else dense(k, fan_in, n)
+  out = {"embed": layer(k_embed, heads.stage1.config.codec.embedding_dim)}
   if condition == "Bsl":
-    out["own"] = dense(k_own, fan_in, heads.packing.width)
+    out["own"] = layer(k_own, heads.packing.width)
   return out
 
 

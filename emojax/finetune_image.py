@@ -10,11 +10,21 @@ state; the step is `jax.jit` with the batch sharded over the mesh's `data` axis 
 shared with texts). Random horizontal flips augment the training images.
 
 BatchNorm: frozen running statistics, on purpose. The port folds each BatchNorm (ImageNet running
-mean/var and its scale/shift) into the preceding convolution, so the network trains as plain
-convolutions with biases (the BN's affine part is still learned, inside them). Batch statistics
-would be computed over 32 / devices images (4 per device on 8 devices) of black-and-white
-silhouettes, far from the ImageNet statistics the weights expect, and would differ between
-training and inference; frozen statistics keep train and eval the same function.
+mean/var and its scale/shift) into the preceding convolution. Batch statistics would be computed
+over 32 / devices images (4 per device on 8 devices) of black-and-white silhouettes, far from the
+ImageNet statistics the weights expect, and would differ between training and inference; frozen
+statistics keep train and eval the same function. SGD must not step on the folded weights, though:
+a folded weight is torchvision's weight times its channel's BN scale s = gamma / sqrt(var + eps)
+(0.02 to 107 in these weights), so a plain SGD step on it moves the network as a step 1/s^2 times
+the size would move PyTorch's frozen-BN network: up to ~1900x too far. So the optimizer sees the
+unfolded weights w / s (torchvision's own conv weights; the folded bias is BN's shift, which
+PyTorch trains too; gamma stays frozen) and the forward pass folds them back: `to_trainable` /
+`to_folded` with `mobilenet.batchnorm_scales`. And the new Dense 100 (Bsl: its own layer too)
+starts at zero: a random one makes the first predictions wildly wrong (loss ~4 against a label
+variance of 0.13), and without BatchNorm's batch statistics to re-centre them, those first large
+errors drive the ReLU6 activations dead. With both as before (`train_folded_weights=true`,
+`zero_init_head=false`), a few recipe steps collapsed the pooled features and every run predicted
+the label mean (README, images; `tests/test_finetune_image.py` checks the difference).
 
 Images are decoded and resized once (torchvision's eval transform at `image_size`) and cached as
 uint8 pixels; normalisation runs on the device. Default on GPU/TPU (`launch/content.py
@@ -71,6 +81,10 @@ class FinetuneImageConfig:
   num_devices: int = 0
   compute_dtype: str = "float32"  # bfloat16: backbone in bf16, parameters fp32
   image_cache: str = ""  # "" = <workdir>/features
+  # Parametrisation of the step (module docstring). True: SGD on the BN-folded weights themselves;
+  # with zero_init_head=false this collapses the features.
+  train_folded_weights: bool = False
+  zero_init_head: bool = True  # the new Dense 100 (and Bsl's own layer) start at zero
 
 
 def default_mode() -> str:
@@ -130,15 +144,33 @@ def _rows(names: tuple[str, ...], part: str, split, pixels) -> dict[str, np.ndar
   return {"x": np.concatenate(xs), "y": np.concatenate(ys).astype(np.float32)}
 
 
-def make_forward(dropout_rate: float, flip: bool, dtype=jnp.float32):
+def to_trainable(backbone, scales):
+  """Folded conv weights -> the weights SGD steps on: divided by their channel's BatchNorm scale
+  (torchvision's own conv weights); biases unchanged."""
+  return jax.tree.map(lambda a, s: a / s, backbone, scales)
+
+
+def to_folded(trainable, scales):
+  """The inverse of `to_trainable`: the weights `mobilenet.mobilenet_forward` computes with."""
+  return jax.tree.map(lambda a, s: a * s, trainable, scales)
+
+
+def unit_scales(backbone):
+  """Scales that make `to_trainable` the identity (random backbones, `train_folded_weights`)."""
+  return jax.tree.map(lambda a: jnp.ones(a.shape[-1:] if a.ndim > 1 else (), a.dtype), backbone)
+
+
+def make_forward(dropout_rate: float, flip: bool, dtype=jnp.float32, scales=None):
   """uint8 pixels -> ImageNet normalisation -> (flip) -> MobileNetV2 pooled features -> dropout
-  -> Dense 100 (and Bsl's own layer). bf16 `dtype`: the backbone computes in bf16 from fp32 params."""
+  -> Dense 100 (and Bsl's own layer). bf16 `dtype`: the backbone computes in bf16 from fp32 params.
+  `scales`: p["backbone"] holds `to_trainable` weights, folded here (None: already folded)."""
   def forward(p, inputs, rng):
     x = mobilenet.normalize_pixels(inputs["x"].astype(jnp.float32))
     if rng is not None and flip:
       flip_B = jax.random.bernoulli(jax.random.fold_in(rng, 2), 0.5, (x.shape[0],))
       x = jnp.where(flip_B[:, None, None, None], x[:, :, ::-1], x)
-    h = mobilenet.mobilenet_forward(ft.cast_floats(p["backbone"], dtype), x.astype(dtype))
+    backbone = p["backbone"] if scales is None else to_folded(p["backbone"], scales)
+    h = mobilenet.mobilenet_forward(ft.cast_floats(backbone, dtype), x.astype(dtype))
     rng = None if rng is None else jax.random.fold_in(rng, 1)
     return ft.head_outputs(p, ft.dropout(h.astype(jnp.float32), dropout_rate, rng))
   return forward
@@ -150,9 +182,9 @@ def backbone_of(params) -> dict:
 
 
 def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], seed: int,
-              workdir: pathlib.Path, split, pixels, *, backbone, show_progress: bool = True) -> dict:
-  """One fine-tuning run from `backbone` (not modified); returns results incl. "best_params" and
-  the per-table test r of the best-dev state."""
+              workdir: pathlib.Path, split, pixels, *, backbone, scales, show_progress: bool = True) -> dict:
+  """One fine-tuning run from the folded `backbone` (not modified) with its BatchNorm `scales`;
+  returns results incl. "best_params" (folded) and the per-table test r of the best-dev state."""
   run_cfg = dataclasses.replace(cfg, conditions=(condition,), datasets=names, seeds=(seed,))
   table = image_data.get_table(names[0])
   heads = ft.prepare_heads(cfg.stage1, table.format, "Sng" if condition == "Mlt" else condition)
@@ -167,8 +199,10 @@ def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], 
   evals = {part: {n: _rows((n,), part, split, pixels) for n in names} for part in ("dev", "test")}
 
   k_embed, k_own, k_train = jax.random.split(jax.random.key(seed), 3)
-  params = {"backbone": backbone,
-            **ft.head_params(k_embed, k_own, image_data.FEATURE_DIM, heads, condition)}
+  if cfg.train_folded_weights:
+    scales = unit_scales(backbone)
+  params = {"backbone": to_trainable(backbone, scales),
+            **ft.head_params(k_embed, k_own, image_data.FEATURE_DIM, heads, condition, zero=cfg.zero_init_head)}
   per_epoch = max(len(train["y"]) // cfg.batch_size, 1)
   schedule = optax.exponential_decay(cfg.learning_rate, cfg.lr_decay_epochs * per_epoch, cfg.lr_decay,
                                      staircase=True)
@@ -177,7 +211,7 @@ def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], 
   rep, batch_sh = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
   frozen = jax.device_put(heads.stage1.params, rep)
   loss_fn, predict = ft.make_loss(packing, "Sng" if condition == "Mlt" else condition, heads.f, heads.fa,
-                                  make_forward(cfg.dropout, cfg.flip, ft.compute_dtype(cfg.compute_dtype)))
+                                  make_forward(cfg.dropout, cfg.flip, ft.compute_dtype(cfg.compute_dtype), scales))
   step_fn = ft.make_step(tx, loss_fn, mesh)
   eval_fn = jax.jit(lambda p, fr, inputs: predict(p, fr, inputs)[0],
                     in_shardings=(rep, rep, batch_sh), out_shardings=batch_sh)
@@ -199,7 +233,8 @@ def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], 
                  variables=list(fmt.variables),
                  stage1={"path": str(heads.stage1.workdir), "fingerprint": heads.fingerprint})
   ft.write_results(run_dir, results)
-  results["best_params"], results["heads"] = best, heads
+  results["best_params"] = {**best, "backbone": jax.device_get(to_folded(best["backbone"], scales))}
+  results["heads"] = heads
   return results
 
 
@@ -217,17 +252,21 @@ def plan(cfg: FinetuneImageConfig) -> list[tuple[str, tuple[str, ...]]]:
 def run(cfg: FinetuneImageConfig, workdir: str | pathlib.Path, *, backbone=None,
         show_progress: bool = True) -> dict:
   """Every planned run for every seed; results.json/.md; the export's best-dev seed exported.
-  `backbone` replaces the pretrained MobileNetV2 (speed measurements without the package)."""
+  `backbone` (folded, unit BatchNorm scales) replaces the pretrained MobileNetV2 (speed
+  measurements without the package)."""
   check_config(cfg)
   workdir = pathlib.Path(workdir).resolve()
   if backbone is None:
-    backbone = backbone_of(mobilenet.load_mobilenet_params())
+    params, scales = mobilenet.load_mobilenet_params(with_scales=True)
+    backbone = backbone_of(params)
+  else:
+    scales = unit_scales(backbone)
   split, pixels = load_pixels(cfg, pathlib.Path(cfg.image_cache or workdir / "features"))
   records, exported = [], None
   export_dataset, _, export_cond = cfg.export.partition(":")
   for seed in cfg.seeds:
     for cond, names in plan(cfg):
-      out = train_one(cfg, cond, names, seed, workdir, split, pixels, backbone=backbone,
+      out = train_one(cfg, cond, names, seed, workdir, split, pixels, backbone=backbone, scales=scales,
                       show_progress=show_progress)
       records.append({k: out[k] for k in ("condition", "datasets", "seed", "test", "best_dev_r", "steps",
                                           "first_loss", "last_loss", "s_per_step", "device")})

@@ -88,3 +88,45 @@ def test_plan_config_checks_and_image_mode_switch():
   assert fi.pop_mode(["epochs=3"]) == ("features", ["epochs=3"])
   with pytest.raises(ValueError, match="image_mode must be one of"):
     fi.pop_mode(["image_mode=both"])
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+  """The packaged torchvision state dict, its folded parameters and BatchNorm scales."""
+  sd = mobilenet.load_torch_legacy(mobilenet.default_weights_path())
+  return sd, fi.backbone_of(mobilenet.convert_params(sd)), mobilenet.batchnorm_scales(sd)
+
+
+def test_optimizer_sees_torchvisions_conv_weights(imagenet):
+  """`to_trainable` undoes the BatchNorm folding of the weights (not of the biases: BN's shift is
+  trained in PyTorch too), and `to_folded` is its inverse."""
+  sd, backbone, scales = imagenet
+  trainable = fi.to_trainable(backbone, scales)
+  np.testing.assert_allclose(trainable["stem"]["w"], sd["features.0.0.weight"].transpose(2, 3, 1, 0), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(trainable["blocks"][1][1]["w"],  # block 2's depthwise 3x3
+                             sd["features.2.conv.1.0.weight"].transpose(2, 3, 1, 0), rtol=1e-5, atol=1e-7)
+  chex.assert_trees_all_equal(trainable["head"]["b"], backbone["head"]["b"])
+  chex.assert_trees_all_close(fi.to_folded(trainable, scales), backbone, rtol=1e-6)
+  chex.assert_trees_all_equal(fi.to_trainable(backbone, fi.unit_scales(backbone)), backbone)
+  # The spread that makes SGD on the folded weights a different problem (module docstring).
+  channel_scales = np.concatenate([np.ravel(s) for s in jax.tree.leaves(scales) if np.ndim(s)])
+  assert 0.01 < channel_scales.min() < 0.05 and channel_scales.max() > 100
+
+
+@pytest.mark.parametrize("folded_random_head, bound", [(False, "above"), (True, "below")])
+def test_recipe_steps_keep_the_pretrained_features(imagenet, untrained_stage1, tmp_path, folded_random_head, bound):
+  """Five steps of the recipe (SGD 1e-3, momentum 0.9, batch 32, dropout, flips) at 64 px: with the
+  defaults the pooled features keep most of their spread over images; SGD on the folded weights
+  with a randomly initialised Dense 100 (the earlier parametrisation) collapses them, after which
+  every run predicted the label mean (README, images)."""
+  _, backbone, scales = imagenet
+  cfg = fi.FinetuneImageConfig(stage1=str(untrained_stage1), datasets=("bass_us_va",), conditions=("Sng",),
+                               seeds=(0,), export="", max_steps=5, eval_every=5, image_size=SIZE, max_items=80,
+                               train_folded_weights=folded_random_head, zero_init_head=not folded_random_head)
+  split, pixels = fi.load_pixels(cfg, tmp_path / "pixels")
+  out = fi.train_one(cfg, "Sng", ("bass_us_va",), 0, tmp_path, split, pixels, backbone=backbone,
+                     scales=scales, show_progress=False)
+  x = mobilenet.normalize_pixels(np.stack([pixels[k] for k in split["train"]]).astype(np.float32))
+  spread = lambda b: float(np.asarray(mobilenet.mobilenet_forward(b, x)).std(axis=0).mean())
+  ratio = spread(out["best_params"]["backbone"]) / spread(backbone)
+  assert (ratio > 0.5) if bound == "above" else (ratio < 0.2), ratio

@@ -6,7 +6,9 @@ unpickler that accepts only the four globals such a state dict needs. `convert_p
 BatchNorm (running statistics, eps 1e-5) into the preceding convolution, so every conv is a plain
 `{"w": HWIO, "b": O}` pair and the whole pytree is trainable. There is no batch-statistics mode:
 fine-tuning this pytree is fine-tuning with inference-mode BatchNorm (frozen running statistics),
-a deliberate simplification that also behaves well with the small batches we train on.
+a deliberate simplification that also behaves well with the small batches we train on;
+`batchnorm_scales` gives the folded per-channel scales, which fine-tuning divides out again so that
+the optimizer steps on torchvision's own conv weights (`emojax.finetune_image`).
 `mobilenet_forward` returns the 1280-d globally pooled features, `mobilenet_logits` the ImageNet
 logits (dropout 0.2 before the classifier only when a `dropout_rng` is given, i.e. in training).
 `preprocess` is torchvision's eval transform (resize shorter side to 256 with Pillow bilinear,
@@ -168,35 +170,43 @@ _BLOCKS = _blocks()
 _BN_EPS = 1e-5
 
 
+def _bn_scale(sd: dict[str, np.ndarray], bn: str) -> np.ndarray:
+    """gamma / sqrt(running_var + eps): the factor by which an inference-mode BatchNorm scales its
+    conv's output channels."""
+    return sd[bn + ".weight"] / np.sqrt(sd[bn + ".running_var"] + _BN_EPS)
+
+
 def _fold(sd: dict[str, np.ndarray], conv: str, bn: str, used: set[str]) -> dict[str, jax.Array]:
     """Conv (OIHW, no bias) + BatchNorm in inference mode -> one conv with bias, HWIO."""
     used.update([conv + ".weight"] + [f"{bn}.{k}" for k in ("weight", "bias", "running_mean", "running_var")])
-    scale_O = sd[bn + ".weight"] / np.sqrt(sd[bn + ".running_var"] + _BN_EPS)
+    scale_O = _bn_scale(sd, bn)
     w_HWIO = (sd[conv + ".weight"] * scale_O[:, None, None, None]).transpose(2, 3, 1, 0)
     b_O = sd[bn + ".bias"] - sd[bn + ".running_mean"] * scale_O
     return {"w": jnp.asarray(w_HWIO, jnp.float32), "b": jnp.asarray(b_O, jnp.float32)}
 
 
-def convert_params(sd: dict[str, np.ndarray]) -> Params:
-    """torchvision MobileNetV2 state dict -> `{"stem", "blocks", "head", "fc"}` pytree."""
-    used: set[str] = set()
+def _map_convs(sd: dict[str, np.ndarray], fn) -> Params:
+    """`fn(conv_name, bn_name)` for every conv + BatchNorm pair, in the `{"stem", "blocks", "head"}`
+    layout of the converted parameters."""
     blocks = []
     for i, blk in enumerate(_BLOCKS, start=1):
         p = f"features.{i}.conv."
         # torchvision names: [expand 1x1 (conv.0)], depthwise 3x3, project 1x1 conv + its BN.
         j = 0 if blk.expand == 1 else 1
-        convs = [] if blk.expand == 1 else [_fold(sd, p + "0.0", p + "0.1", used)]
-        convs.append(_fold(sd, f"{p}{j}.0", f"{p}{j}.1", used))
-        convs.append(_fold(sd, f"{p}{j + 1}", f"{p}{j + 2}", used))
+        convs = [] if blk.expand == 1 else [fn(p + "0.0", p + "0.1")]
+        convs.append(fn(f"{p}{j}.0", f"{p}{j}.1"))
+        convs.append(fn(f"{p}{j + 1}", f"{p}{j + 2}"))
         blocks.append(convs)
-    params = {
-        "stem": _fold(sd, "features.0.0", "features.0.1", used),
-        "blocks": blocks,
-        "head": _fold(sd, "features.18.0", "features.18.1", used),
-        "fc": {
-            "w": jnp.asarray(sd["classifier.1.weight"].T, jnp.float32),  # (out, in) -> (in, out)
-            "b": jnp.asarray(sd["classifier.1.bias"], jnp.float32),
-        },
+    return {"stem": fn("features.0.0", "features.0.1"), "blocks": blocks, "head": fn("features.18.0", "features.18.1")}
+
+
+def convert_params(sd: dict[str, np.ndarray]) -> Params:
+    """torchvision MobileNetV2 state dict -> `{"stem", "blocks", "head", "fc"}` pytree."""
+    used: set[str] = set()
+    params = _map_convs(sd, lambda conv, bn: _fold(sd, conv, bn, used))
+    params["fc"] = {
+        "w": jnp.asarray(sd["classifier.1.weight"].T, jnp.float32),  # (out, in) -> (in, out)
+        "b": jnp.asarray(sd["classifier.1.bias"], jnp.float32),
     }
     used |= {"classifier.1.weight", "classifier.1.bias"}
     # A weight we did not place means a different architecture: fail instead of ignoring it.
@@ -206,9 +216,19 @@ def convert_params(sd: dict[str, np.ndarray]) -> Params:
     return params
 
 
-def load_mobilenet_params(path: str | Path | None = None) -> Params:
-    """Reads and converts the ImageNet weights (default: the packaged .pth)."""
-    return convert_params(load_torch_legacy(path or default_weights_path()))
+def batchnorm_scales(sd: dict[str, np.ndarray]) -> Params:
+    """The folded BatchNorms' per-channel scales, as `{"w": scale_O, "b": 1}` per conv in the layout of
+    `convert_params` (without "fc"): what fine-tuning divides out of the folded weights so that SGD
+    sees torchvision's own conv weights (see `emojax.finetune_image`)."""
+    return _map_convs(sd, lambda conv, bn: {"w": jnp.asarray(_bn_scale(sd, bn), jnp.float32),
+                                            "b": jnp.ones((), jnp.float32)})
+
+
+def load_mobilenet_params(path: str | Path | None = None, *, with_scales: bool = False):
+    """Reads and converts the ImageNet weights (default: the packaged .pth); `with_scales`: also
+    their `batchnorm_scales`, as a (params, scales) pair."""
+    sd = load_torch_legacy(path or default_weights_path())
+    return (convert_params(sd), batchnorm_scales(sd)) if with_scales else convert_params(sd)
 
 
 def init_params(rng: jax.Array) -> Params:
