@@ -20,9 +20,9 @@ the size would move PyTorch's frozen-BN network: up to ~1900x too far. So the op
 unfolded weights w / s (torchvision's own conv weights; the folded bias is BN's shift, which
 PyTorch trains too; gamma stays frozen) and the forward pass folds them back: `to_trainable` /
 `to_folded` with `mobilenet.batchnorm_scales`. And the new Dense 100 (Bsl: its own layer too)
-starts at zero: a random one makes the first predictions wildly wrong (loss ~4 against a label
-variance of 0.13), and without BatchNorm's batch statistics to re-centre them, those first large
-errors drive the ReLU6 activations dead. With both as before (`train_folded_weights=true`,
+starts at zero: a random one makes the first predictions wildly wrong (losses 2-5 against a
+label variance of 0.13), and without BatchNorm's batch statistics to re-centre them, those first
+large errors drive the ReLU6 activations dead. With both as before (`train_folded_weights=true`,
 `zero_init_head=false`), a few recipe steps collapsed the pooled features and every run predicted
 the label mean (README, images; `tests/test_finetune_image.py` checks the difference).
 
