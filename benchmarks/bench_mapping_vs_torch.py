@@ -14,11 +14,14 @@ machine XLA's second thread bought no wall time in our runs for a step this smal
 kernels, handed between two threads) while using ~1.5 cores, so the one-core table is the
 fairer of the two.
 
-(a) ours: `train_mapping.make_epoch_fn` exactly as `bench_mapping.py` "steady" builds it, i.e. one
-    compiled call = 100 train steps (one uniformly drawn mapping dataset per step, batch B)
-    + dev evaluation of every direction + best-state update; timed after 3 warm-up calls
-    (compile included there), steps/s = 100 x calls / wall time. The dev evaluation is counted
-    against us.
+(a) ours: `train_mapping.make_epoch_fn` as `bench_mapping.py` "steady" builds it, i.e. one
+    compiled call = `eval_every` train steps (one uniformly drawn mapping dataset per step,
+    batch B) + dev evaluation of every direction + best-state update; timed after 3 warm-up
+    calls (compile included there), steps/s = eval_every x calls / wall time. Twice: "train
+    steps" with 2,000 steps per call (the dev evaluation then costs ~1%: the like-for-like
+    comparison with (b), which times train steps alone, and the issue's "steps/s of our compiled
+    step"), and "as trained" with the launcher's 100 steps per call (dev evaluation counted
+    against us, ~10% of the time).
 (b) PyTorch: `benchmarks/torch_codec.py`, the same model and losses in idiomatic PyTorch with the
     authors' loop (one Python-level step per batch, Adam 1e-3), timed after warm-up, no dev
     evaluation. It keeps labels in tensors rather than the authors' DataLoader, so it is faster
@@ -63,13 +66,16 @@ from emojax import mapping_data, mesh as mesh_lib, train_mapping  # noqa: E402
 
 BATCHES = (32, 256)
 GOAL = 10.0  # issue 7: ours >= 10x PyTorch at batch 32
+TRAIN_ONLY_STEPS = 2000  # steps per call when timing train steps alone (one dev evaluation per call)
 
 
 class JaxRunner:
-  """One compiled epoch function per batch size, warmed up; `measure` times whole calls."""
+  """One compiled epoch function per batch size, warmed up; `measure` times whole calls.
+  `eval_every`: train steps per call, each call ending with one dev evaluation."""
 
-  def __init__(self, batch_size: int, pairs, mesh):
-    self.cfg = dataclasses.replace(train_mapping.MappingConfig(), batch_size=batch_size)
+  def __init__(self, batch_size: int, pairs, mesh, eval_every: int = 100):
+    self.cfg = dataclasses.replace(train_mapping.MappingConfig(), batch_size=batch_size,
+                                   eval_every=eval_every)
     packing = train_mapping.packing_of(self.cfg, pairs)
     rep = mesh_lib.replicated(mesh)
     self.train = jax.device_put(train_mapping.train_arrays(packing, pairs), rep)
@@ -148,6 +154,7 @@ def main() -> None:
   runners = {}
   for b in BATCHES:
     runners[("jax", b)] = JaxRunner(b, pairs, mesh)
+    runners[("jax_train", b)] = JaxRunner(b, pairs, mesh, eval_every=TRAIN_ONLY_STEPS)
     for t in threads:
       runners[(f"torch{t}", b)] = TorchRunner(b, datasets, t)
 
@@ -170,25 +177,29 @@ def main() -> None:
            else f"all {len(os.sched_getaffinity(0))} cores")
   print(f"Stage-1 codec train steps/s, all {len(pairs)} bundled mapping datasets, {cores}, "
         f"mean of {args.rounds} alternating rounds of ~{args.seconds:g} s each (range in brackets).\n")
-  print("| batch | ours: JAX, compiled epoch | " +
+  print(f"| batch | ours: train steps ({TRAIN_ONLY_STEPS:,} per call) | ours: as trained (dev "
+        "evaluation every 100 steps) | " +
         " | ".join(f"PyTorch {torch.__version__.split('+')[0]}, {t} thread{'s' * (t > 1)}" for t in threads) +
-        " | ours / best PyTorch (wall) | ours / best PyTorch (CPU time) |")
-  print("|---" * (4 + len(threads)) + "|")
+        " | ratio, train steps (wall) | ratio, train steps (CPU time) | ratio, as trained (wall) |")
+  print("|---" * (6 + len(threads)) + "|")
   summary = {}
   for b in BATCHES:
     best_torch = max(threads, key=lambda t: mean((f"torch{t}", b)))
-    ratio = mean(("jax", b)) / mean((f"torch{best_torch}", b))
-    ratio_cpu = mean(("jax", b), 1) / mean((f"torch{best_torch}", b), 1)
-    print(f"| {b} | {cell(('jax', b))} | " + " | ".join(cell((f'torch{t}', b)) for t in threads) +
-          f" | **{ratio:.1f}x** | {ratio_cpu:.1f}x |")
-    summary[b] = {"jax": results[("jax", b)], "jax_compile_s": runners[("jax", b)].compile_s,
+    over_torch = lambda key, i=0: mean((key, b), i) / mean((f"torch{best_torch}", b), i)
+    ratio, ratio_cpu, ratio_trained = over_torch("jax_train"), over_torch("jax_train", 1), over_torch("jax")
+    print(f"| {b} | {cell(('jax_train', b))} | {cell(('jax', b))} | " +
+          " | ".join(cell((f'torch{t}', b)) for t in threads) +
+          f" | **{ratio:.1f}x** | {ratio_cpu:.1f}x | {ratio_trained:.1f}x |")
+    summary[b] = {"jax_train": results[("jax_train", b)], "jax": results[("jax", b)],
+                  "jax_compile_s": runners[("jax", b)].compile_s,
                   **{f"torch_{t}_threads": results[(f"torch{t}", b)] for t in threads},
-                  "ratio_wall": ratio, "ratio_cpu": ratio_cpu}
+                  "ratio_wall": ratio, "ratio_cpu": ratio_cpu, "ratio_wall_as_trained": ratio_trained}
   goal = summary[32]["ratio_wall"] >= GOAL
-  print(f"\nGoal (issue 7): ours >= {GOAL:g}x PyTorch at batch 32: "
-        f"{'met' if goal else 'NOT met'} ({summary[32]['ratio_wall']:.1f}x).")
-  print(f"Ours counts one dev evaluation of every direction per 100 steps; PyTorch none. "
-        f"JAX warm-up incl. compile: " +
+  print(f"\nGoal (issue 7): ours >= {GOAL:g}x PyTorch at batch 32, train steps: "
+        f"{'met' if goal else 'NOT met'} ({summary[32]['ratio_wall']:.1f}x; as trained, with our dev "
+        f"evaluation counted, {summary[32]['ratio_wall_as_trained']:.1f}x).")
+  print(f"Train steps: one dev evaluation per {TRAIN_ONLY_STEPS:,} steps; as trained: one per 100 "
+        f"steps, as the launcher runs; PyTorch times train steps only. JAX warm-up incl. compile: " +
         ", ".join(f"B={b} {summary[b]['jax_compile_s']:.1f} s" for b in BATCHES) + ".")
   print(f"Load average (1/5/15 min) at start {' / '.join(f'{x:.2f}' for x in load_start)}, "
         f"at end {' / '.join(f'{x:.2f}' for x in load_end)}, on {os.cpu_count()} cores; "
@@ -212,9 +223,10 @@ def _both(args) -> None:
       ratios[cores] = json.loads(out.read_text())
       print()
   r1, rall = (ratios[c]["batches"]["32"]["ratio_wall"] for c in ("1", "all"))
-  print(f"Goal (issue 7) at batch 32, ours >= {GOAL:g}x PyTorch: one core each {r1:.1f}x "
-        f"({'met' if r1 >= GOAL else 'NOT met'}), all cores {rall:.1f}x "
-        f"({'met' if rall >= GOAL else 'NOT met'}).")
+  t1, tall = (ratios[c]["batches"]["32"]["ratio_wall_as_trained"] for c in ("1", "all"))
+  print(f"Goal (issue 7) at batch 32, ours >= {GOAL:g}x PyTorch in train steps: one core each "
+        f"{r1:.1f}x ({'met' if r1 >= GOAL else 'NOT met'}), all cores {rall:.1f}x "
+        f"({'met' if rall >= GOAL else 'NOT met'}); as trained {t1:.1f}x / {tall:.1f}x.")
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(ratios, indent=2))
 

@@ -31,6 +31,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import pathlib
 from collections.abc import Callable, Sequence
 
@@ -72,9 +73,9 @@ def cached_features(cache_dir: pathlib.Path, label: str, key: object,
       return dict(stored)
   arrays = compute()
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp.npz")
+  tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # own name: hosts may race here
   np.savez(tmp, **arrays)
-  tmp.rename(path)  # never a half-written cache entry
+  tmp.rename(path)  # never a half-written cache entry; the same content whoever renames last
   return arrays
 
 

@@ -132,12 +132,13 @@ def make_step(tx: optax.GradientTransformation, loss_fn: Callable, mesh):
 def init_state(tx: optax.GradientTransformation, params, mesh) -> dict:
   # Own buffers: the state is donated, and the caller's arrays must survive the run.
   params = jax.tree.map(jnp.copy, params)
-  return jax.device_put({"params": params, "opt": tx.init(params)}, mesh_lib.replicated(mesh))
+  return mesh_lib.put_replicated({"params": params, "opt": tx.init(params)}, mesh)
 
 
 def padded_batches(arrays: dict[str, np.ndarray], batch: int, mesh, pad_row: Callable | None = None):
   """(inputs, n) per batch of `batch` rows (rounded up to the device count), the last one padded
-  with zero rows (`pad_row(inputs, n)` may fix them up): one compiled shape for every call."""
+  with zero rows (`pad_row(inputs, n)` may fix them up): one compiled shape for every call.
+  Inputs arrive sharded over the mesh's `data` axis."""
   B = -(-batch // mesh.size) * mesh.size
   total = len(next(iter(arrays.values())))
   for s in range(0, total, B):
@@ -148,7 +149,7 @@ def padded_batches(arrays: dict[str, np.ndarray], batch: int, mesh, pad_row: Cal
       out[k][:m] = v[s:s + m]
     if pad_row is not None:
       pad_row(out, m)
-    yield out, m
+    yield mesh_lib.put_batch(out, mesh), m
 
 
 def train_loop(cfg, workdir: pathlib.Path, *, title: str, step_fn, state, frozen,
@@ -172,7 +173,8 @@ def train_loop(cfg, workdir: pathlib.Path, *, title: str, step_fn, state, frozen
     if s % per_epoch == 0:
       order = np.random.RandomState(seed * 1000 + s // per_epoch).permutation(n)
     idx = order[(s % per_epoch) * B:(s % per_epoch) * B + B]
-    state, out = step_fn(state, frozen, {k: v[idx] for k, v in train.items()}, jax.random.fold_in(key, s))
+    batch = mesh_lib.put_batch({k: v[idx] for k, v in train.items()}, mesh)
+    state, out = step_fn(state, frozen, batch, jax.random.fold_in(key, s))
     loss = float(out["loss"])
     if not np.isfinite(loss):
       raise FloatingPointError(f"non-finite loss at step {s + 1}")

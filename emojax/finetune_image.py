@@ -209,12 +209,12 @@ def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], 
   tx = optax.sgd(schedule, momentum=cfg.momentum)
   state = ft.init_state(tx, params, mesh)
   rep, batch_sh = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
-  frozen = jax.device_put(heads.stage1.params, rep)
+  frozen = mesh_lib.put_replicated(heads.stage1.params, mesh)
   loss_fn, predict = ft.make_loss(packing, "Sng" if condition == "Mlt" else condition, heads.f, heads.fa,
                                   make_forward(cfg.dropout, cfg.flip, ft.compute_dtype(cfg.compute_dtype), scales))
   step_fn = ft.make_step(tx, loss_fn, mesh)
   eval_fn = jax.jit(lambda p, fr, inputs: predict(p, fr, inputs)[0],
-                    in_shardings=(rep, rep, batch_sh), out_shardings=batch_sh)
+                    in_shardings=(rep, rep, batch_sh), out_shardings=rep)
 
   def scores(p, part: str) -> dict[str, list[float]]:
     out = {}

@@ -99,12 +99,12 @@ def finetune(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, show_progress:
   tx = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
   state = ft.init_state(tx, params, mesh)
   rep, batch_sh = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
-  frozen = jax.device_put(heads.stage1.params, rep)
+  frozen = mesh_lib.put_replicated(heads.stage1.params, mesh)
   loss_fn, predict = ft.make_loss(packing, cfg.condition, heads.f, heads.fa,
                                   make_forward(bert_config, cfg.head_dropout, dtype))
   step_fn = ft.make_step(tx, loss_fn, mesh)
   eval_fn = jax.jit(lambda p, fr, inputs: predict(p, fr, inputs)[0],
-                    in_shardings=(rep, rep, batch_sh), out_shardings=batch_sh)
+                    in_shardings=(rep, rep, batch_sh), out_shardings=rep)
 
   def pad_row(inputs, m):
     inputs["mask"][m:, 0] = 1  # padding rows see one token: no empty rows

@@ -1,9 +1,9 @@
 """Device mesh and shardings: data parallel over one `data` axis, parameters replicated.
 
 The train steps of both stages are `jax.jit` with these NamedShardings (today's form of pjit).
-`select_platform` turns `--accelerator=cpu|gpu|tpu` into a JAX platform before first use and
-fails with a clear message when that platform is not present; `maybe_initialize_distributed`
-starts multi-host JAX when the environment describes a cluster (TPU pod slices, SLURM, ...).
+`start` turns `--accelerator=cpu|gpu|tpu` into a JAX platform before first use, starts multi-host
+JAX when the environment describes a cluster (TPU pod slices, SLURM, explicit JAX_* variables),
+and fails with a clear message when the platform is not present.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ DATA_AXIS = "data"
 ACCELERATORS = ("cpu", "gpu", "tpu")
 
 
-def select_platform(accelerator: str | None) -> None:
-  """Pins JAX to one platform; must run before anything touches a device."""
+def start(accelerator: str | None) -> None:
+  """Pins JAX to one platform, joins a multi-host run if the environment describes one, and fails
+  with a clear message when the platform is not present. Must run before anything touches a device
+  (`jax.distributed.initialize` refuses to run after the backend exists, so the check comes last)."""
+  if accelerator is not None:
+    if accelerator not in ACCELERATORS:
+      raise ValueError(f"--accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
+    jax.config.update("jax_platforms", "cuda" if accelerator == "gpu" else accelerator)
+  maybe_initialize_distributed()
   if accelerator is None:
     return
-  if accelerator not in ACCELERATORS:
-    raise ValueError(f"--accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
-  jax.config.update("jax_platforms", "cuda" if accelerator == "gpu" else accelerator)
   try:
     jax.devices()
   except RuntimeError as err:
@@ -34,11 +38,29 @@ def select_platform(accelerator: str | None) -> None:
 
 
 def maybe_initialize_distributed() -> None:
-  """Multi-host runs: every host runs the same program; JAX finds its peers from the environment."""
+  """Multi-host runs: every host runs the same program; JAX finds its peers from the environment.
+
+  TPU pod slices, SLURM and Open MPI describe the cluster themselves. Anywhere else (several GPU
+  hosts, or several processes on one machine) set JAX_COORDINATOR_ADDRESS=host:port (process 0's
+  address) plus JAX_NUM_PROCESSES and JAX_PROCESS_ID on every process.
+  """
   cluster_vars = ("JAX_COORDINATOR_ADDRESS", "TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID",
                   "OMPI_COMM_WORLD_SIZE")
-  if any(os.environ.get(v) for v in cluster_vars) and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+  if not any(os.environ.get(v) for v in cluster_vars) or jax.distributed.is_initialized():
+    return
+  explicit = {}
+  for var, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+    if os.environ.get(var):
+      try:
+        explicit[arg] = int(os.environ[var])
+      except ValueError:
+        raise SystemExit(f"{var}={os.environ[var]!r} is not an integer") from None
+  if len(explicit) == 1:
+    raise SystemExit("set both JAX_NUM_PROCESSES and JAX_PROCESS_ID (or neither, where the "
+                     "cluster environment tells JAX)")
+  if explicit and not 0 <= explicit["process_id"] < explicit["num_processes"]:
+    raise SystemExit(f"JAX_PROCESS_ID={explicit['process_id']} is outside 0..{explicit['num_processes'] - 1}")
+  jax.distributed.initialize(**explicit)
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -54,6 +76,30 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
+
+
+def put_batch(tree, mesh: Mesh):
+  """A global batch held in full by every process (numpy) -> arrays sharded over `data`, each
+  device taking its rows. jit refuses numpy inputs for shardings that span several processes."""
+  sharding = batch_sharding(mesh)
+  put = lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda index: np.asarray(x)[index])
+  return jax.tree.map(put, tree)
+
+
+def put_replicated(tree, mesh: Mesh):
+  """A full copy of `tree` on every device of the mesh, from host values. Arrays that live on one
+  local device (a restored checkpoint) go through the host first: handing them to a global
+  sharding directly would be a cross-host transfer, which multi-host CPU and GPU backends refuse."""
+  return jax.device_put(jax.device_get(tree), replicated(mesh))
+
+
+def to_host(tree):
+  """Numpy values of (possibly sharded) arrays. On several hosts an array sharded over the mesh
+  is gathered from every process first: each process only holds its own devices' shards."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def check_batch_divides(batch_size: int, mesh: Mesh) -> None:

@@ -635,7 +635,8 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
     if log:
       log.close()
   done += (cfg.epochs - start) * per_epoch
-  return state["best"], np.asarray(state["best_score"]), done
+  best, best_score = mesh_lib.to_host((state["best"], state["best_score"]))  # runs are sharded
+  return best, best_score, done
 
 
 # ------------------------------------------------------------------------------------- evaluation
@@ -986,9 +987,8 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   dim = next(iter(data.values())).dim
   siblings = siblings_of(list(data))
   pool = Pool(data, packing, stage1, augment_map(cfg))
-  rep = mesh_lib.replicated(mesh)
-  frozen = jax.device_put(stage1.params, rep)  # its own argument: never in the train state
-  device_pool = jax.device_put(pool.arrays, rep)
+  frozen = mesh_lib.put_replicated(stage1.params, mesh)  # its own argument: never in the train state
+  device_pool = mesh_lib.put_replicated(pool.arrays, mesh)
   module = encoder_module(cfg.encoder, stage1.config.codec.embedding_dim, packing.width)
   runs = plan_runs(cfg, data)
   n_train = [sum(len(data[n].items["train"]) for n in r.datasets) for r in runs]

@@ -40,8 +40,7 @@ def setup(args) -> None:
   cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", str(ROOT / "checkpoints" / ".jax_cache"))
   jax.config.update("jax_compilation_cache_dir", cache)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-  mesh.select_platform(args.accelerator)
-  mesh.maybe_initialize_distributed()
+  mesh.start(args.accelerator)
 
 
 def check_writable(workdir) -> None:
@@ -82,6 +81,13 @@ def overrides(args) -> list[str]:
   if args.seeds is not None:
     out.append(f"seeds={args.seeds}")
   return out
+
+
+def report(text: str) -> None:
+  """A launcher's closing summary, printed once: by process 0 of a multi-host run."""
+  import jax
+  if jax.process_index() == 0:
+    print(text, flush=True)
 
 
 def header(title: str, cfg, workdir) -> None:

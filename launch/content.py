@@ -39,7 +39,7 @@ def main() -> None:
     cfg = config.override(base, overrides)
     common.header("emojax stage 2: images, full fine-tuning", cfg, args.workdir)
     results = finetune_image.run(cfg, args.workdir)
-    print(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
+    common.report(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
     return
   base = train_content.default_config(args.modality,
                                       stage1=str(common.ROOT / "checkpoints" / "mapping"))
@@ -47,7 +47,7 @@ def main() -> None:
   common.header(f"emojax stage 2: {args.modality}", cfg, args.workdir)
   results = train_content.run(cfg, args.workdir)
   means = " ".join(f"{c} {s['mean']:.3f}" for c, s in results["means"].items() if s)
-  print(f"test mean r: {means}\nwall time: {results['timing']['wall_s']:.0f} s\n"
+  common.report(f"test mean r: {means}\nwall time: {results['timing']['wall_s']:.0f} s\n"
         f"results: {args.workdir}/results.md")
 
 

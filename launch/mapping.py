@@ -22,7 +22,7 @@ def main() -> None:
   line = f"test mean r: codec {codec_mean['mean']:.3f} ± {codec_mean['sd']:.3f}"
   if base:
     line += f", per-direction baselines {base['test']['mean']['mean']:.3f} ± {base['test']['mean']['sd']:.3f}"
-  print(f"{line}\nresults: {args.workdir}/results.md")
+  common.report(f"{line}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,14 @@ def main() -> None:
   cfg = config.override(base, common.overrides(args))
   common.header("emojax: new label formats onto a frozen space", cfg, args.workdir)
   results = new_format.run(cfg, args.workdir)
+  lines = []
   for name, r in results["datasets"].items():
     bsl = (f", baseline {r['baseline']['test']['mean']:.3f} ± {r['baseline']['test']['sd']:.3f}"
            if r["baseline"] else "")
-    print(f"{name} ({r['format']}) test {r['metric']}: new head {r['new_format']['test']['mean']:.3f} "
-          f"± {r['new_format']['test']['sd']:.3f}{bsl}")
-  print(f"wall time: {results['timing']['wall_s']:.0f} s\nresults: {args.workdir}/results.md")
+    lines.append(f"{name} ({r['format']}) test {r['metric']}: new head "
+                 f"{r['new_format']['test']['mean']:.3f} ± {r['new_format']['test']['sd']:.3f}{bsl}")
+  common.report("\n".join(lines) + f"\nwall time: {results['timing']['wall_s']:.0f} s\n"
+                f"results: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def main() -> None:
   cfg = config.override(base, common.overrides(args))
   common.header("emojax stage 2: images, full fine-tuning", cfg, args.workdir)
   results = finetune_image.run(cfg, args.workdir)
-  print(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
+  common.report(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

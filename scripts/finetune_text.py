@@ -23,7 +23,7 @@ def main() -> None:
   cfg = config.override(base, common.overrides(args))
   common.header("emojax stage 2: texts, full fine-tuning", cfg, args.workdir)
   out = finetune_text.finetune(cfg, args.workdir)
-  print(f"loss: first {out['first_loss']:.4f}, last {out['last_loss']:.4f} over {out['steps']} steps "
+  common.report(f"loss: first {out['first_loss']:.4f}, last {out['last_loss']:.4f} over {out['steps']} steps "
         f"({out['s_per_step']:.2f} s/step); best dev r {out['best_dev_r']:.3f}; dev {out['dev']}\n"
         f"results: {args.workdir}/results.json")
 
