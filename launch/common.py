@@ -43,6 +43,24 @@ def setup(args) -> None:
   mesh.start(args.accelerator)
 
 
+def start(doc: str, default_workdir: str) -> argparse.Namespace:
+  """The usual launcher prologue: flags parsed (the description is the docstring's first line),
+  platform and hosts set up, workdir checked. emojax modules are imported after it."""
+  args = parser(doc.splitlines()[0], default_workdir).parse_args()
+  setup(args)
+  check_writable(args.workdir)
+  return args
+
+
+def configure(args, base, title: str, given: list[str] | None = None):
+  """The run's one config: `base` with the command line's overrides (or `given` ones, where the
+  launcher consumed some), announced in the header."""
+  from emojax import config
+  cfg = config.override(base, overrides(args) if given is None else given)
+  header(title, cfg, args.workdir)
+  return cfg
+
+
 def check_writable(workdir) -> None:
   """Preflight before any work: the workdir (created if missing) must take a new file. Exits with
   the path that refused and why (no traceback). A probe file is created and removed; directories

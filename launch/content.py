@@ -27,7 +27,7 @@ def main() -> None:
   if default_workdir:
     args.workdir = str(common.ROOT / "checkpoints" / args.modality)
   common.setup(args)
-  from emojax import config, finetune_image, train_content
+  from emojax import finetune_image, train_content
   overrides, image_mode = common.overrides(args), None
   if args.modality == "images":  # image_mode=features|finetune, default by platform
     image_mode, overrides = finetune_image.pop_mode(overrides)
@@ -36,19 +36,17 @@ def main() -> None:
   common.check_writable(args.workdir)
   if image_mode == "finetune":
     base = finetune_image.FinetuneImageConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
-    cfg = config.override(base, overrides)
-    common.header("emojax stage 2: images, full fine-tuning", cfg, args.workdir)
+    cfg = common.configure(args, base, "emojax stage 2: images, full fine-tuning", overrides)
     results = finetune_image.run(cfg, args.workdir)
     common.report(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
     return
   base = train_content.default_config(args.modality,
                                       stage1=str(common.ROOT / "checkpoints" / "mapping"))
-  cfg = config.override(base, overrides)
-  common.header(f"emojax stage 2: {args.modality}", cfg, args.workdir)
+  cfg = common.configure(args, base, f"emojax stage 2: {args.modality}", overrides)
   results = train_content.run(cfg, args.workdir)
   means = " ".join(f"{c} {s['mean']:.3f}" for c, s in results["means"].items() if s)
   common.report(f"test mean r: {means}\nwall time: {results['timing']['wall_s']:.0f} s\n"
-        f"results: {args.workdir}/results.md")
+                f"results: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

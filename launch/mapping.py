@@ -11,12 +11,9 @@ import common
 
 
 def main() -> None:
-  args = common.parser(__doc__.splitlines()[0], "checkpoints/mapping").parse_args()
-  common.setup(args)
-  common.check_writable(args.workdir)
-  from emojax import config, train_mapping
-  cfg = config.override(train_mapping.MappingConfig(), common.overrides(args))
-  common.header("emojax stage 1: emotion codec", cfg, args.workdir)
+  args = common.start(__doc__, "checkpoints/mapping")
+  from emojax import train_mapping
+  cfg = common.configure(args, train_mapping.MappingConfig(), "emojax stage 1: emotion codec")
   results = train_mapping.run(cfg, args.workdir)
   codec_mean, base = results["codec"]["test"]["mean"], results.get("baseline")
   line = f"test mean r: codec {codec_mean['mean']:.3f} ± {codec_mean['sd']:.3f}"

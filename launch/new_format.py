@@ -15,14 +15,10 @@ import common
 
 
 def main() -> None:
-  p = common.parser(__doc__.splitlines()[0], "checkpoints/new_formats")
-  args = p.parse_args()
-  common.setup(args)
-  common.check_writable(args.workdir)
-  from emojax import config, new_format
-  base = new_format.NewFormatConfig(base=str(common.ROOT / "checkpoints" / "texts"))
-  cfg = config.override(base, common.overrides(args))
-  common.header("emojax: new label formats onto a frozen space", cfg, args.workdir)
+  args = common.start(__doc__, "checkpoints/new_formats")
+  from emojax import new_format
+  cfg = common.configure(args, new_format.NewFormatConfig(base=str(common.ROOT / "checkpoints" / "texts")),
+                         "emojax: new label formats onto a frozen space")
   results = new_format.run(cfg, args.workdir)
   lines = []
   for name, r in results["datasets"].items():

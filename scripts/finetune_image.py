@@ -15,14 +15,10 @@ import common  # noqa: E402
 
 
 def main() -> None:
-  p = common.parser(__doc__.splitlines()[0], "checkpoints/images_finetune")
-  args = p.parse_args()
-  common.setup(args)
-  common.check_writable(args.workdir)
-  from emojax import config, finetune_image
+  args = common.start(__doc__, "checkpoints/images_finetune")
+  from emojax import finetune_image
   base = finetune_image.FinetuneImageConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
-  cfg = config.override(base, common.overrides(args))
-  common.header("emojax stage 2: images, full fine-tuning", cfg, args.workdir)
+  cfg = common.configure(args, base, "emojax stage 2: images, full fine-tuning")
   results = finetune_image.run(cfg, args.workdir)
   common.report(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
 

@@ -14,14 +14,10 @@ import common  # noqa: E402
 
 
 def main() -> None:
-  p = common.parser(__doc__.splitlines()[0], "checkpoints/texts_finetune")
-  args = p.parse_args()
-  common.setup(args)
-  common.check_writable(args.workdir)
-  from emojax import config, finetune_text
+  args = common.start(__doc__, "checkpoints/texts_finetune")
+  from emojax import finetune_text
   base = finetune_text.FinetuneConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
-  cfg = config.override(base, common.overrides(args))
-  common.header("emojax stage 2: texts, full fine-tuning", cfg, args.workdir)
+  cfg = common.configure(args, base, "emojax stage 2: texts, full fine-tuning")
   out = finetune_text.finetune(cfg, args.workdir)
   common.report(f"loss: first {out['first_loss']:.4f}, last {out['last_loss']:.4f} over {out['steps']} steps "
         f"({out['s_per_step']:.2f} s/step); best dev r {out['best_dev_r']:.3f}; dev {out['dev']}\n"
