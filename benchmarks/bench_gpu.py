@@ -198,7 +198,7 @@ def bench_image(args, dtype_name: str, batch: int) -> dict:
   from emojax import finetune as ft, finetune_image, image_data
   from emojax.encoders import mobilenet
   try:
-    folded, scales = mobilenet.load_mobilenet_params(with_scales=True)
+    folded, scales = mobilenet.load_mobilenet_params_and_scales()
     backbone, weights = finetune_image.backbone_of(folded), "torchvision ImageNet"
   except FileNotFoundError:
     backbone = finetune_image.backbone_of(mobilenet.init_params(jax.random.key(0)))

@@ -257,7 +257,7 @@ def run(cfg: FinetuneImageConfig, workdir: str | pathlib.Path, *, backbone=None,
   check_config(cfg)
   workdir = pathlib.Path(workdir).resolve()
   if backbone is None:
-    params, scales = mobilenet.load_mobilenet_params(with_scales=True)
+    params, scales = mobilenet.load_mobilenet_params_and_scales()
     backbone = backbone_of(params)
   else:
     scales = unit_scales(backbone)

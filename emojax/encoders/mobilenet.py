@@ -224,11 +224,15 @@ def batchnorm_scales(sd: dict[str, np.ndarray]) -> Params:
                                             "b": jnp.ones((), jnp.float32)})
 
 
-def load_mobilenet_params(path: str | Path | None = None, *, with_scales: bool = False):
-    """Reads and converts the ImageNet weights (default: the packaged .pth); `with_scales`: also
-    their `batchnorm_scales`, as a (params, scales) pair."""
+def load_mobilenet_params(path: str | Path | None = None) -> Params:
+    """Reads and converts the ImageNet weights (default: the packaged .pth)."""
+    return convert_params(load_torch_legacy(path or default_weights_path()))
+
+
+def load_mobilenet_params_and_scales(path: str | Path | None = None):
+    """`load_mobilenet_params` and the same weights' `batchnorm_scales`, read once: (params, scales)."""
     sd = load_torch_legacy(path or default_weights_path())
-    return (convert_params(sd), batchnorm_scales(sd)) if with_scales else convert_params(sd)
+    return convert_params(sd), batchnorm_scales(sd)
 
 
 def init_params(rng: jax.Array) -> Params:
