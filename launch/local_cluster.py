@@ -32,6 +32,31 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
+def wait_all(procs: list[subprocess.Popen], timeout: float | None) -> int:
+  """Waits for every process; the first failure (or the timeout) stops the rest. Returns the
+  exit status: the failing process's, 124 on timeout, 128 + N for a process killed by signal N."""
+  deadline = None if timeout is None else time.monotonic() + timeout
+  status = 0
+  while any(proc.poll() is None for proc in procs):
+    failed = [(i, proc.returncode) for i, proc in enumerate(procs) if proc.returncode]
+    if failed:
+      reason, status = f"process {failed[0][0]} exited with status {failed[0][1]}", failed[0][1]
+    elif deadline is not None and time.monotonic() > deadline:
+      reason, status = f"--timeout={timeout:g} s passed", 124
+    else:
+      time.sleep(0.2)
+      continue
+    print(f"local_cluster: {reason}; stopping every process", file=sys.stderr, flush=True)
+    for proc in procs:
+      if proc.poll() is None:
+        proc.terminate()
+    for proc in procs:
+      proc.wait()
+    break
+  status = status or next((proc.returncode for proc in procs if proc.returncode), 0)
+  return 128 - status if status < 0 else status  # killed by a signal: the shell's convention
+
+
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--processes", type=int, default=2)
@@ -58,24 +83,7 @@ def main() -> None:
                                     env={**base, "JAX_PROCESS_ID": str(i)}, stdout=out,
                                     stderr=None if out is None else subprocess.STDOUT))
       outs.append(out)
-    status, deadline = 0, None if args.timeout is None else time.monotonic() + args.timeout
-    while any(proc.poll() is None for proc in procs):
-      failed = [(i, proc.returncode) for i, proc in enumerate(procs) if proc.returncode]
-      late = deadline is not None and time.monotonic() > deadline
-      if failed or late:
-        status = failed[0][1] if failed else 124
-        print(f"local_cluster: process {failed[0][0]} exited with status {failed[0][1]}; stopping the "
-              f"others" if failed else f"local_cluster: --timeout={args.timeout:g} s passed; "
-              f"stopping every process", file=sys.stderr, flush=True)
-        for proc in procs:
-          if proc.poll() is None:
-            proc.terminate()
-        for proc in procs:
-          proc.wait()
-        break
-      time.sleep(0.2)
-    status = status or next((proc.returncode for proc in procs if proc.returncode), 0)
-    status = 128 - status if status < 0 else status  # killed by a signal: the shell's convention
+    status = wait_all(procs, args.timeout)
     for i, out in enumerate(outs):
       if out is None:
         continue
