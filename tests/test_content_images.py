@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import image_data, splits
+from emojax import content_plan, image_data, splits
 from emojax import train_content as tc
 
 from conftest import check_image_model_inputs, image_inputs, launch, launcher_module
@@ -58,8 +58,8 @@ def test_image_config_and_mlt_group():
   tc.check_config(cfg)
   assert cfg.encoder.hidden == () and cfg.encoder.dropout == (0.5,) and cfg.batch_size % 8 == 0
   assert set(cfg.conditions) == {"Bsl", "Sng", "Aug", "Mlt"} and cfg.augment == ("va:be5",)
-  assert tc.mlt_groups(list(image_data.IMAGE_DATASETS)) == [("bass_us_va", "bass_ch_va")]
-  assert tc.mlt_groups(["bass_us_va"]) == [] and tc.siblings_of(list(image_data.IMAGE_DATASETS)) == {
+  assert content_plan.mlt_groups(list(image_data.IMAGE_DATASETS)) == [("bass_us_va", "bass_ch_va")]
+  assert content_plan.mlt_groups(["bass_us_va"]) == [] and content_plan.siblings_of(list(image_data.IMAGE_DATASETS)) == {
       "bass_us_va": [], "bass_ch_va": []}  # no zero-shot direction: same format
   with pytest.raises(KeyError, match="unknown image dataset"):
     tc.check_config(tc.default_config("images", datasets=("warriner_vad",)))

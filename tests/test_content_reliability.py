@@ -21,7 +21,7 @@ import pytest
 
 import emojax
 from conftest import ROOT, launch
-from emojax import content_data, mesh as mesh_lib
+from emojax import content_data, content_plan, mesh as mesh_lib
 from emojax import train_content as tc
 
 GERMAN = ("schmidtke_vad", "briesemeister_be5")
@@ -44,8 +44,8 @@ def setup(tiny_stage1, features):
   model, _ = tc.load_stage1(cfg.stage1)
   data = {n: content_data.load_words(n, cfg.vectors, features) for n in GERMAN}
   pool = tc.Pool(data, model.packing, model, tc.augment_map(cfg))
-  runs = [tc.Run(c, (GERMAN[0],), s) for s in (0, 1) for c in ("Bsl", "Sng", "Aug")]
-  runs += [tc.Run("Mlt", GERMAN, s) for s in (0, 1)]
+  runs = [content_plan.Run(c, (GERMAN[0],), s) for s in (0, 1) for c in ("Bsl", "Sng", "Aug")]
+  runs += [content_plan.Run("Mlt", GERMAN, s) for s in (0, 1)]
   arrays = tc.run_arrays(runs, pool, model.packing, cfg, num_slots=2)
   return cfg, model, pool, arrays
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import datasets, finetune_text, mapping_data, splits, text_data
+from emojax import content_plan, datasets, finetune_text, mapping_data, splits, text_data
 from emojax import train_content as tc
 from emojax.encoders import bert
 from conftest import launch
@@ -96,7 +96,7 @@ def test_launcher_writes_the_text_experiment(texts_run, cache):
   assert "MiniLM features" not in proc.stderr  # the cache of the fixture was hit
   results = json.loads((workdir / "results.json").read_text())
   assert results["modality"] == "texts" and set(results["datasets"]) == set(text_data.TEXT_DATASETS)
-  assert all(results["means"][c] for c in tc.CONDITIONS), results["means"]
+  assert all(results["means"][c] for c in content_plan.CONDITIONS), results["means"]
   rows = results["conditions"]["AuZ"]["test"]["rows"]
   assert set(rows) == {"emobank_vad→afftext_be5", "afftext_be5→emobank_vad"}
   assert set(rows["afftext_be5→emobank_vad"]["variables"]) == {"valence", "arousal", "dominance"}

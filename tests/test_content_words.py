@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import emojax
-from emojax import codec, content_data, mapping_data, mesh as mesh_lib, progress, splits
+from emojax import codec, content_data, content_plan, mapping_data, mesh as mesh_lib, progress, splits
 from emojax import train_content as tc
 
 GERMAN = ("schmidtke_vad", "briesemeister_be5")
@@ -99,9 +99,9 @@ def test_decode_each_and_example_losses_match_the_codec():
 
 
 def test_plan_groups_minimises_padded_steps():
-  assert tc.plan_groups([66, 2, 3, 66, 10], 2) == [[1, 2, 4], [0, 3]]
-  assert sorted(sum(tc.plan_groups([5, 1, 9, 2], 3, multiple=2), [])) == [0, 1, 2, 3]
-  assert len(tc.plan_groups([4, 4, 4], 3)) == 1  # nothing to gain from more compiled calls
+  assert content_plan.plan_groups([66, 2, 3, 66, 10], 2) == [[1, 2, 4], [0, 3]]
+  assert sorted(sum(content_plan.plan_groups([5, 1, 9, 2], 3, multiple=2), [])) == [0, 1, 2, 3]
+  assert len(content_plan.plan_groups([4, 4, 4], 3)) == 1  # nothing to gain from more compiled calls
 
 
 def test_encoder_shapes_for_words_and_pooled_features():
@@ -141,18 +141,18 @@ def _setup(stage1, tmp_path, **overrides):
 
 def test_plan_has_every_condition(stage1, tmp_path):
   cfg, model, data = _setup(stage1, tmp_path)
-  runs = tc.plan_runs(cfg, data)
+  runs = content_plan.plan_runs(cfg, data)
   names = sorted({r.name for r in runs})
   assert names == sorted([f"{c}/{n}" for c in ("Bsl", "Sng", "Aug") for n in GERMAN] +
                          ["Mlt/schmidtke_vad+briesemeister_be5"])
   assert len(runs) == 7 * 2  # x 2 seeds
-  siblings = tc.siblings_of(list(data))
+  siblings = content_plan.siblings_of(list(data))
   fmt = {n: d.format for n, d in data.items()}
-  kinds = lambda cond: [t.kind for t in tc.targets_of(tc.Run(cond, ("schmidtke_vad",), 0), siblings, fmt)]
+  kinds = lambda cond: [t.kind for t in content_plan.targets_of(content_plan.Run(cond, ("schmidtke_vad",), 0), siblings, fmt)]
   assert kinds("Bsl") == ["fit", "fit", "chain"] and kinds("Aug") == ["fit", "fit", "zero"]
-  mlt = tc.targets_of(tc.Run("Mlt", GERMAN, 0), siblings, fmt)
+  mlt = content_plan.targets_of(content_plan.Run("Mlt", GERMAN, 0), siblings, fmt)
   assert [(t.dataset, t.fmt) for t in mlt if t.part == "test"] == [(n, fmt[n]) for n in GERMAN]
-  only_zero = tc.plan_runs(tc.ContentConfig(datasets=GERMAN, conditions=("SnZ",), seeds=(0,)), data)
+  only_zero = content_plan.plan_runs(tc.ContentConfig(datasets=GERMAN, conditions=("SnZ",), seeds=(0,)), data)
   assert {r.condition for r in only_zero} == {"Sng"}
 
 
@@ -162,7 +162,7 @@ def test_training_never_touches_the_frozen_heads(stage1, tmp_path):
   packing = model.packing
   before = jax.tree.map(np.array, model.params)
   pool = tc.Pool(data, packing, model, tc.augment_map(cfg))
-  runs = [tc.Run(c, ("schmidtke_vad",), 0) for c in ("Bsl", "Sng", "Aug")] + [tc.Run("Mlt", GERMAN, 0)]
+  runs = [content_plan.Run(c, ("schmidtke_vad",), 0) for c in ("Bsl", "Sng", "Aug")] + [content_plan.Run("Mlt", GERMAN, 0)]
   runs += [runs[-1]] * (-len(runs) % mesh.size)
   arrays = tc.run_arrays(runs, pool, packing, cfg, num_slots=2)
   assert arrays["train"].shape[0] == arrays["dev"].shape[0] == 8 and arrays["dev"].shape[1] == 2
@@ -206,7 +206,7 @@ def test_launcher_writes_the_word_experiment(words_run, stage1):
   for name in ("config.json", "results.json", "results.md", "model.json", "model"):
     assert (workdir / name).exists(), name
   results = json.loads((workdir / "results.json").read_text())
-  assert results["seeds"] == [0, 1] and list(results["conditions"]) == list(tc.CONDITIONS)
+  assert results["seeds"] == [0, 1] and list(results["conditions"]) == list(content_plan.CONDITIONS)
   for cond in ("Bsl", "Sng", "Aug", "Mlt"):
     rows = results["conditions"][cond]["test"]["rows"]
     assert set(rows) == set(GERMAN) and len(rows["schmidtke_vad"]["mean"]["values"]) == 2

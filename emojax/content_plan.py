@@ -1,0 +1,110 @@
+"""Stage 2's plan: which encoders to train (runs), what each is scored on (targets), and how the
+runs are grouped into compiled calls.
+
+The seven conditions of METHOD.md are a vocabulary here, not code paths: Bsl, Sng, Aug and Mlt
+train an encoder (a `Run`: condition, dataset(s), seed); BsZ, SnZ and AuZ are the zero-shot uses of
+a Bsl, Sng or Aug encoder on a sibling dataset (the same items in another label format, linked by
+a stage-1 mapping pair), i.e. extra `Target`s of those runs. `plan_groups` partitions the runs
+into few groups of similar epoch length, each trained as one vmapped, compiled epoch function by
+`train_content`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from emojax import content_data, image_data
+
+if TYPE_CHECKING:
+  from emojax.train_content import ContentConfig
+
+CONDITIONS = ("Bsl", "Sng", "Aug", "Mlt", "BsZ", "SnZ", "AuZ")
+TRAINED = ("Bsl", "Sng", "Aug", "Mlt")
+ZERO_SHOT_OF = {"Bsl": "BsZ", "Sng": "SnZ", "Aug": "AuZ"}  # trained condition -> its zero-shot use
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One encoder to train: a condition on one dataset (several for Mlt) with one seed."""
+
+  condition: str
+  datasets: tuple[str, ...]
+  seed: int
+
+  @property
+  def name(self) -> str:
+    return f"{self.condition}/{'+'.join(self.datasets)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  """An evaluation of a run: its predictions on one dataset part through a head (or own output)."""
+
+  kind: str  # "fit" (a training dataset), "zero" (sibling via head B), "chain" (Bsl output on B)
+  dataset: str
+  part: str
+  fmt: str  # format whose head/variables produce the prediction
+
+
+def siblings_of(names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+  """dataset A -> [(sibling B, mapping pair)] in declaration order of the mapping pairs."""
+  out = {n: [] for n in names}
+  for pair in content_data.sibling_pairs(names):
+    out[pair.table_a].append((pair.table_b, pair.name))
+    out[pair.table_b].append((pair.table_a, pair.name))
+  return out
+
+
+def plan_runs(cfg: ContentConfig, data: dict[str, content_data.ContentData]) -> list[Run]:
+  """Encoders to train: a zero-shot condition alone (e.g. conditions=SnZ) trains the encoders of
+  datasets with a sibling only; Mlt trains one encoder per sibling group."""
+  names, siblings = list(data), siblings_of(list(data))
+  runs = []
+  for seed in cfg.seeds:
+    for cond in ("Bsl", "Sng", "Aug"):
+      if cond in cfg.conditions:
+        runs += [Run(cond, (n,), seed) for n in names]
+      elif ZERO_SHOT_OF[cond] in cfg.conditions:
+        runs += [Run(cond, (n,), seed) for n in names if siblings[n]]
+    if "Mlt" in cfg.conditions:
+      runs += [Run("Mlt", group, seed) for group in mlt_groups(names)]
+  return runs
+
+
+def mlt_groups(names: Sequence[str]) -> list[tuple[str, ...]]:
+  """Datasets one Mlt encoder trains on: sibling groups, plus declared groups of one format rated
+  by several populations (BASS US + China), which no mapping pair links."""
+  extra = [tuple(n for n in names if n in g) for g in image_data.MLT_GROUPS]
+  return content_data.sibling_groups(names) + [g for g in extra if len(g) > 1]
+
+
+def targets_of(run: Run, siblings, fmt: dict[str, str]) -> list[Target]:
+  """Dev and test of each training dataset; test of each sibling for the zero-shot conditions."""
+  a = run.datasets[0]
+  out = [Target("fit", n, part, fmt[n]) for n in run.datasets for part in ("dev", "test")]
+  if run.condition in ("Sng", "Aug"):
+    out += [Target("zero", b, "test", fmt[b]) for b, _ in siblings[a]]
+  if run.condition == "Bsl":
+    out += [Target("chain", b, "test", fmt[a]) for b, _ in siblings[a]]
+  return out
+
+
+def plan_groups(steps_R: Sequence[int], max_groups: int, multiple: int = 1) -> list[list[int]]:
+  """Partition of runs into <= max_groups groups of similar epoch length minimising the padded
+  work Σ_g (|g| rounded up to `multiple`) × max steps in g (exact DP over runs sorted by steps)."""
+  order = sorted(range(len(steps_R)), key=lambda r: steps_R[r])
+  s = [steps_R[r] for r in order]
+  n = len(s)
+  cost = lambda i, j: math.ceil((j - i) / multiple) * multiple * s[j - 1]  # runs order[i:j]
+  best = {(0, 0): (0, [])}
+  for g in range(1, max_groups + 1):
+    for j in range(1, n + 1):
+      options = [(best[(g - 1, i)][0] + cost(i, j), best[(g - 1, i)][1] + [(i, j)])
+                 for i in range(j) if (g - 1, i) in best]
+      if options:
+        best[(g, j)] = min(options, key=lambda o: o[0])
+  _, cuts = min((best[(g, n)] for g in range(1, max_groups + 1) if (g, n) in best), key=lambda o: o[0])
+  return [[order[k] for k in range(i, j)] for i, j in cuts]
