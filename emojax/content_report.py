@@ -38,10 +38,10 @@ def _aggregate(records: list[dict], cond: str, part: str) -> dict:
     fmt = formats.get_format(by_seed[seeds[0]]["format"])
     s_SxV = np.asarray([by_seed[s]["scores"] for s in seeds])
     names = fmt.variables if s_SxV.shape[1] == fmt.size else ("score",)
-    table[row] = {"mean": report._stat(s_SxV.mean(1)),
-                  "variables": {v: report._stat(s_SxV[:, i]) for i, v in enumerate(names)}}
+    table[row] = {"mean": report.mean_sd(s_SxV.mean(1)),
+                  "variables": {v: report.mean_sd(s_SxV[:, i]) for i, v in enumerate(names)}}
   per_seed = [np.mean([np.mean(r["scores"]) for r in chosen if r["seed"] == s]) for s in seeds]
-  return {"rows": table, "mean": report._stat(per_seed) if per_seed else None}
+  return {"rows": table, "mean": report.mean_sd(per_seed) if per_seed else None}
 
 
 def _subset_mean(records, cond: str, rows: set[str]) -> dict | None:
@@ -49,7 +49,7 @@ def _subset_mean(records, cond: str, rows: set[str]) -> dict | None:
   seeds = sorted({r["seed"] for r in chosen})
   if not chosen:
     return None
-  return report._stat([np.mean([np.mean(r["scores"]) for r in chosen if r["seed"] == s]) for s in seeds])
+  return report.mean_sd([np.mean([np.mean(r["scores"]) for r in chosen if r["seed"] == s]) for s in seeds])
 
 
 def findings(means: dict) -> list[dict]:

@@ -344,12 +344,6 @@ def load_model(workdir: pathlib.Path, meta: dict, base: str | pathlib.Path | Non
 
 # ------------------------------------------------------------------------------------- experiment
 
-def _stat(values) -> dict:
-  v = np.asarray(values, np.float64)
-  return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-          "values": v.tolist()}
-
-
 def check_config(cfg: NewFormatConfig, base: ContentModel) -> None:
   if not cfg.datasets:
     raise ValueError("datasets is empty; known: " + ", ".join(new_format_data.DATASETS))
@@ -416,12 +410,12 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
         "empty_label_set": {p: int((data.y[p].sum(1) == 0).sum()) for p in splits.PARTS},
         "class_counts": {p: dict(zip(fmt.variables, data.y[p].sum(0).astype(int).tolist()))
                          for p in splits.PARTS},
-        "new_format": {p: _stat(new["scores"][p]) for p in splits.PARTS} | {"best_epoch": new["best_epoch"]},
-        "baseline": ({p: _stat(bsl["scores"][p]) for p in splits.PARTS} | {"best_epoch": bsl["best_epoch"]}
+        "new_format": {p: report.mean_sd(new["scores"][p]) for p in splits.PARTS} | {"best_epoch": new["best_epoch"]},
+        "baseline": ({p: report.mean_sd(bsl["scores"][p]) for p in splits.PARTS} | {"best_epoch": bsl["best_epoch"]}
                      if bsl else None),
         "exported_seed": cfg.seeds[pick],
         "test_f1_per_class": None if fmt.kind != formats.MULTILABEL else {
-            method: {v: _stat([per_class_f1(l, data.y["test"])[i] for l in out["test_logits"]])
+            method: {v: report.mean_sd([per_class_f1(l, data.y["test"])[i] for l in out["test_logits"]])
                      for i, v in enumerate(fmt.variables)}
             for method, out in (("new_format", new), ("baseline", bsl)) if out},
         "tie_cosines": {f"{fmt.name}:{fmt.variables[i]} ~ {names[j]}": float(c)

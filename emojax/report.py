@@ -16,7 +16,8 @@ import numpy as np
 from emojax import formats, losses
 
 
-def _stat(values) -> dict:
+def mean_sd(values) -> dict:
+  """Mean and sample standard deviation (0 for one value) of per-seed scores, with the values."""
   values = np.asarray(values, np.float64)
   return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
           "values": [float(v) for v in values]}
@@ -28,10 +29,10 @@ def _directions_table(per_seed: list[dict], names: list[str], part: str) -> dict
     per_var = np.stack([np.asarray(r[part][name]) for r in per_seed])  # [S, V]
     target = formats.get_format(name.split("->")[1])
     variables = target.variables if per_var.shape[1] == target.size else ("score",)
-    table[name] = {"mean": _stat(per_var.mean(1)),
-                   "variables": {v: _stat(per_var[:, i]) for i, v in enumerate(variables)}}
+    table[name] = {"mean": mean_sd(per_var.mean(1)),
+                   "variables": {v: mean_sd(per_var[:, i]) for i, v in enumerate(variables)}}
   overall = [np.mean([np.mean(r[part][n]) for n in names]) for r in per_seed]
-  return {"directions": table, "mean": _stat(overall)}
+  return {"directions": table, "mean": mean_sd(overall)}
 
 
 def tie_cosines(runs: list[dict], layout: formats.HeadLayout) -> dict:
@@ -40,7 +41,7 @@ def tie_cosines(runs: list[dict], layout: formats.HeadLayout) -> dict:
   for k, (i, j) in enumerate(layout.tie_pairs):
     cos = [float(losses.cosine_rows(np.asarray(r["params"]["bank"]), layout.tie_pairs[k:k + 1])[0])
            for r in runs]
-    out[f"{names[i]} ~ {names[j]}"] = _stat(cos)
+    out[f"{names[i]} ~ {names[j]}"] = mean_sd(cos)
   return out
 
 

@@ -562,7 +562,7 @@ def train_mapping_nets(cfg: ContentConfig, stage1, names: Sequence[str]) -> tupl
   nets, scores = {}, {}
   for d_i, d in enumerate(directions):
     size = formats.get_format(d.target).size
-    scores[d.name] = report._stat([test_SxDxW[s, d_i, :size].mean() for s in range(len(cfg.seeds))])
+    scores[d.name] = report.mean_sd([test_SxDxW[s, d_i, :size].mean() for s in range(len(cfg.seeds))])
     for s_i, seed in enumerate(cfg.seeds):
       nets[(d.pair, d.source, seed)] = jax.tree.map(lambda a: a[s_i, d_i], best)  # best: [S, D, ...]
   return nets, scores
@@ -633,7 +633,7 @@ def vader_check(cfg: ContentConfig, data, encoders: dict[str, list], module, fro
   out = {k: vader[k] for k in ("n", "total", "excluded", "oov")}
   for label, params in encoders.items():
     if params:
-      out[label] = report._stat([float(np.corrcoef(np.asarray(head(p, vader["x"]))[:, valence],
+      out[label] = report.mean_sd([float(np.corrcoef(np.asarray(head(p, vader["x"]))[:, valence],
                                                    vader["valence"])[0, 1]) for p in params])
   return out
 
