@@ -25,7 +25,9 @@ import numpy as np
 from emojax import checkpoint, codec, content_data, formats, train_content, train_mapping
 
 
-def _bucket(n: int) -> int:
+def padded_size(n: int) -> int:
+  """Rows a batch of n is padded to (a power of two, at least 8): a few compiled shapes serve
+  every input size instead of one compile per size."""
   return max(8, 1 << (max(n, 1) - 1).bit_length())
 
 
@@ -75,7 +77,7 @@ class EmotionModel:
     return codec.decode(params, self.packing, tgt, e_NxE)
 
   def _padded_rows(self, y: np.ndarray) -> np.ndarray:
-    out = np.zeros((_bucket(len(y)), self.packing.width), np.float32)
+    out = np.zeros((padded_size(len(y)), self.packing.width), np.float32)
     out[:len(y), :y.shape[1]] = y
     return out
 
@@ -104,7 +106,7 @@ class EmotionModel:
     if e.ndim != 2 or e.shape[1] != self.config.codec.embedding_dim or not np.isfinite(e).all():
       raise ValueError(f"embeddings must be finite, of shape (N, {self.config.codec.embedding_dim}); "
                        f"got {e.shape}")
-    padded = np.zeros((_bucket(len(e)), e.shape[1]), np.float32)
+    padded = np.zeros((padded_size(len(e)), e.shape[1]), np.float32)
     padded[:len(e)] = e
     out = np.asarray(self._decode(self.params, self.packing.index(fmt), jnp.asarray(padded)))
     out = out[:len(e), :target.size]
@@ -205,7 +207,7 @@ class ContentModel(EmotionModel):
   def embed_features(self, x_NxD) -> np.ndarray:
     """Emotion embeddings of precomputed features (e.g. a stage-2 feature cache), N x 100."""
     x = np.asarray(x_NxD, np.float32)
-    padded = np.zeros((_bucket(len(x)), x.shape[1]), np.float32)
+    padded = np.zeros((padded_size(len(x)), x.shape[1]), np.float32)
     padded[:len(x)] = x
     return np.array(self._encode(self.encoder_params, jnp.asarray(padded)))[:len(x)]
 
@@ -219,7 +221,7 @@ class ContentModel(EmotionModel):
       missing = [w for w, f in zip(items, found) if not f]
       raise ValueError(f"{len(missing)} item(s) have no {self.content_meta['feature']['vectors']} "
                        f"vector (out of vocabulary): {missing[:5]}; oov='nan' gives NaN rows")
-    padded = np.zeros((_bucket(len(x)), x.shape[1]), np.float32)
+    padded = np.zeros((padded_size(len(x)), x.shape[1]), np.float32)
     padded[:len(x)] = x
     e = np.array(self._encode(self.encoder_params, jnp.asarray(padded)))[:len(x)]
     e[~found] = np.nan
@@ -295,7 +297,7 @@ class FinetunedTextModel(FinetunedModel):
     for s in range(0, len(items), text_data.EXTRACT_BATCH):
       ids, mask = t.ids_BxL[s:s + text_data.EXTRACT_BATCH], t.mask_BxL[s:s + text_data.EXTRACT_BATCH]
       n = len(ids)
-      ids_p, mask_p = np.zeros((_bucket(n), ids.shape[1]), np.int32), np.zeros((_bucket(n), ids.shape[1]), np.int32)
+      ids_p, mask_p = np.zeros((padded_size(n), ids.shape[1]), np.int32), np.zeros((padded_size(n), ids.shape[1]), np.int32)
       ids_p[:n], mask_p[:n] = ids, mask
       mask_p[n:, 0] = 1  # padding rows see one token
       out.append(np.asarray(self._pooled(self.bert_params, ids_p, mask_p))[:n])

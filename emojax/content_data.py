@@ -135,7 +135,7 @@ def sibling_groups(names: Sequence[str]) -> list[tuple[str, ...]]:
 
 
 @functools.cache
-def _table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]:
+def word_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]:
   """(keys, canonical labels, text to embed per key) of a word table; first row per key wins."""
   ds, table = get_word_dataset(name), datasets.get_table(name)
   keys, y = datasets.read_labels(table)
@@ -154,7 +154,7 @@ def _table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]:
 def compute_split(name: str) -> dict[str, list[str]]:
   """The dataset's split by its declared rule (what `python -m emojax.content_data` writes)."""
   ds = get_word_dataset(name)
-  keys = _table(name)[0]
+  keys = word_table(name)[0]
   kind, _, source = ds.split_from.partition(":")
   if kind == "pair":
     return splits.extend_split(splits.load_split(source), keys)
@@ -169,7 +169,7 @@ def compute_split(name: str) -> dict[str, list[str]]:
 
 def load_split(name: str) -> dict[str, list[str]]:
   split = splits.load_split(f"{SPLIT_SUBDIR}/{name}")
-  keys = set(_table(name)[0])
+  keys = set(word_table(name)[0])
   listed = [k for p in splits.PARTS for k in split[p]]
   if set(listed) != keys or len(listed) != len(keys):
     raise ValueError(f"split words/{name}.json does not list every word of table {name!r} exactly "
@@ -198,7 +198,7 @@ def _sibling_train_texts(name: str) -> set[str]:
     if name in group:
       for other in group:
         if other != name:
-          keys, _, texts = _table(other)
+          keys, _, texts = word_table(other)
           train = set(load_split(other)["train"])
           out |= {t for k, t in zip(keys, texts) if k in train}
   return out
@@ -206,7 +206,7 @@ def _sibling_train_texts(name: str) -> set[str]:
 
 def load_words(name: str, vectors: str, cache_dir: str | pathlib.Path) -> ContentData:
   """A word dataset as `ContentData`: features of `vectors` ("glove50" | "spacy300"), labels, split."""
-  keys, y_NxV, texts = _table(name)
+  keys, y_NxV, texts = word_table(name)
   x_NxD, found_N = _cached_word_features(vectors, name, texts, cache_dir)
   row = {k: i for i, k in enumerate(keys)}
   split = load_split(name)

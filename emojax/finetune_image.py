@@ -137,7 +137,7 @@ def _rows(names: tuple[str, ...], part: str, split, pixels) -> dict[str, np.ndar
   """Images and labels of `part`, rater tables stacked (Mlt: each image once per table)."""
   xs, ys = [], []
   for name in names:
-    keys, y_NxV = image_data._labels(name)
+    keys, y_NxV = image_data.image_labels(name)
     row = {k: i for i, k in enumerate(keys)}
     xs.append(np.stack([pixels[k] for k in split[part]]))
     ys.append(y_NxV[[row[k] for k in split[part]]])

@@ -50,7 +50,7 @@ class FinetuneConfig:
 
 
 def _part(name: str, part: str, max_items: int, max_length: int, tok) -> dict:
-  keys, y_NxV, texts, _ = text_data._table(name)
+  keys, y_NxV, texts, _ = text_data.text_table(name)
   row = {k: i for i, k in enumerate(keys)}
   chosen = text_data.load_split(name)[part]
   chosen = chosen[:max_items] if max_items else chosen

@@ -61,14 +61,15 @@ def get_table(name: str) -> datasets.LabelTable:
 
 
 @functools.cache
-def _labels(name: str) -> tuple[tuple[str, ...], np.ndarray]:
+def image_labels(name: str) -> tuple[tuple[str, ...], np.ndarray]:
+  """(image keys, labels on the canonical scale) of an image rating table."""
   keys, y = datasets.read_labels(get_table(name))
   return tuple(keys), y
 
 
 def image_names() -> list[str]:
   """Every BASS image, by file name (identical for both rater tables)."""
-  return sorted(_labels(IMAGE_DATASETS[0])[0])
+  return sorted(image_labels(IMAGE_DATASETS[0])[0])
 
 
 def compute_split() -> dict[str, list[str]]:
@@ -125,7 +126,7 @@ def cached_image_features(paths: Sequence[pathlib.Path], cache_dir) -> np.ndarra
 
 def load_images(name: str, cache_dir, max_items: int = 0) -> content_data.ContentData:
   """A BASS rater table as `ContentData`: cached features, VA labels in [-1, 1], shared split."""
-  keys, y_NxV = _labels(name)
+  keys, y_NxV = image_labels(name)
   row = {k: i for i, k in enumerate(keys)}
   split = subset(load_split(), max_items)
   names = [k for p in splits.PARTS for k in split[p]]

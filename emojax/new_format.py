@@ -38,7 +38,7 @@ import optax
 
 from emojax import checkpoint, codec, config as config_lib, formats, losses, mesh as mesh_lib
 from emojax import metrics, new_format_data, progress, report, splits, train_content
-from emojax.api import ContentModel, _bucket
+from emojax.api import ContentModel, padded_size
 
 STAGE = "new_format"
 PAPER = {"isear": {"metric": "accuracy", "score": .714, "what": "fine-tuned BERT-base, Bsl"}}
@@ -307,7 +307,7 @@ class NewFormatModel(ContentModel):
     if dataset is not None:
       raise ValueError(f"format {fmt!r} was learned without dataset conditioning; use dataset=None")
     y = self._check_labels(values, self.new_formats[fmt])
-    padded = np.zeros((_bucket(len(y)), y.shape[1]), np.float32)
+    padded = np.zeros((padded_size(len(y)), y.shape[1]), np.float32)
     padded[:len(y)] = y
     return np.asarray(self._new_embed(fmt, self.new_params[fmt]["encoder"], jnp.asarray(padded)))[:len(y)]
 

@@ -156,10 +156,10 @@ def dataset_items(name: str) -> Items:
   if modality is None:
     raise ValueError(f"unknown dataset {name!r}; bundled: {sorted(dataset_names())}")
   if modality == "words":
-    keys, _, texts = content_data._table(name)
+    keys, _, texts = content_data.word_table(name)
     return Items(list(keys), list(texts), name, "text")
   if modality == "texts":
-    keys, _, texts, _ = text_data._table(name)
+    keys, _, texts, _ = text_data.text_table(name)
     return Items(list(keys), list(texts), name, "text")
   names = image_data.image_names()
   return Items(names, [image_data.IMAGE_DIR / n for n in names], name, "image")
@@ -292,7 +292,8 @@ def _cell(value: float, digits: int = 3) -> str:
   return "" if not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _short(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
+  """One line of at most `width` characters (whitespace collapsed, an ellipsis where cut)."""
   text = " ".join(str(text).split())
   return text if len(text) <= width else text[:width - 1] + "…"
 
@@ -301,7 +302,7 @@ def format_table(ids: Sequence[str], columns: dict[str, tuple[Sequence[str], np.
                  *, first: str = "item", item_width: int = 40) -> str:
   """A plain-text table: one row per item, column groups (e.g. one per format) each with its own
   names, values to 3 decimals; NaN prints as an empty cell."""
-  id_cells = [_short(i, item_width) for i in ids]
+  id_cells = [shorten(i, item_width) for i in ids]
   w0 = max([len(first)] + [len(c) for c in id_cells])
   groups, widths = [], []
   for group, (names, values) in columns.items():
@@ -327,7 +328,8 @@ def prediction_columns(model, predictions: dict[str, np.ndarray]) -> dict:
   return {name: (model.formats[name].variables, values) for name, values in predictions.items()}
 
 
-def _suffix(path: pathlib.Path, allowed: Sequence[str]) -> str:
+def output_suffix(path: pathlib.Path, allowed: Sequence[str]) -> str:
+  """The lower-case file type of an --output path, refused unless it is one of `allowed`."""
   suffix = path.suffix.lower()
   if suffix not in allowed:
     raise ValueError(f"--output {path}: unknown file type {suffix or '(none)'!r}; use "
@@ -343,7 +345,7 @@ def write_predictions(path: str | pathlib.Path, items: Items, model,
                       predictions: dict[str, np.ndarray]) -> None:
   """CSV (one column per format:variable) or JSON (one record per item, nested by format)."""
   path = pathlib.Path(path)
-  suffix = _suffix(path, (".csv", ".json"))
+  suffix = output_suffix(path, (".csv", ".json"))
   path.parent.mkdir(parents=True, exist_ok=True)
   if suffix == ".csv":
     header = ["id"] + [f"{f}:{v}" for f in predictions for v in model.formats[f].variables]
@@ -372,7 +374,7 @@ def write_embeddings(path: str | pathlib.Path, items: Items, model, e_NxE: np.nd
   source, one record per row) and `<stem>.index.csv` (row, id, text or path); or all in one
   `.csv` (id, e0..e99) or `.json`. Returns the files written."""
   path = pathlib.Path(path)
-  suffix = _suffix(path, (".npy", ".csv", ".json"))
+  suffix = output_suffix(path, (".npy", ".csv", ".json"))
   path.parent.mkdir(parents=True, exist_ok=True)
   e = np.asarray(e_NxE, np.float32)
   meta = {"emojax_index": INDEX_VERSION, "model": str(pathlib.Path(model.workdir).resolve()),

@@ -183,7 +183,7 @@ def format_results(index: Index, queries: list[str], rows: np.ndarray, cos: np.n
   for q, query in enumerate(queries):
     lines += ["", f"query: {query}", "rank  cosine  item"]
     for rank, (row, c) in enumerate(zip(rows[q], cos[q]), 1):
-      lines.append(f"{rank:>4}  {c:6.3f}  {predict._short(index.describe(row), width)}")
+      lines.append(f"{rank:>4}  {c:6.3f}  {predict.shorten(index.describe(row), width)}")
   return "\n".join(lines)
 
 
@@ -192,7 +192,7 @@ def write_results(path: str | pathlib.Path, index: Index, queries: list[str], ro
   """CSV (one line per query and rank) or JSON (with the collection's metadata)."""
   import csv
   path = pathlib.Path(path)
-  suffix = predict._suffix(path, (".csv", ".json"))
+  suffix = predict.output_suffix(path, (".csv", ".json"))
   records = result_records(index, queries, rows, cos)
   path.parent.mkdir(parents=True, exist_ok=True)
   if suffix == ".json":

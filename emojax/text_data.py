@@ -50,7 +50,7 @@ def read_headlines() -> dict[str, str]:
 
 
 @functools.cache
-def _table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], dict[str, str]]:
+def text_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], dict[str, str]]:
   """(keys, canonical labels, text per key, official part per key or {}) of a text table."""
   check_dataset(name)
   table = datasets.get_table(name)
@@ -69,7 +69,7 @@ def _table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], dic
 
 def load_split(name: str) -> dict[str, list[str]]:
   """EmoBank: the official split column; Affective Text: the stage-1 pair's split, extended."""
-  keys, _, _, official = _table(name)
+  keys, _, _, official = text_table(name)
   pair = splits.load_split(PAIR)
   if official:
     split = {p: [k for k in keys if official[k] == p] for p in splits.PARTS}
@@ -144,7 +144,7 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
                max_items: int = 0, show_progress: bool = True) -> content_data.ContentData:
   """A text dataset as `ContentData`. `max_items` > 0 keeps the first that many items of each
   part (tests); features are computed only for the items kept."""
-  keys, y_NxV, texts, _ = _table(name)
+  keys, y_NxV, texts, _ = text_table(name)
   row = {k: i for i, k in enumerate(keys)}
   split = _limit(load_split(name), max_items)
   rows = np.asarray([row[k] for p in splits.PARTS for k in split[p]], np.int64)

@@ -31,7 +31,7 @@ def main() -> None:
   p.add_argument("-k", type=int, default=10)
   args = p.parse_args()
   index = retrieval.load_index(args.index)
-  keys, y = image_data._labels("bass_us_va")
+  keys, y = image_data.image_labels("bass_us_va")
   gold = y[[keys.index(it["id"]) for it in index.items]]  # (N, 2): valence, arousal
   texts_model = emojax.load(args.texts)
   retrieval.check_same_space(index, texts_model)
@@ -39,14 +39,14 @@ def main() -> None:
 
   labels = ["vad:valence=1", "vad:valence=-1", "vad:arousal=1", "vad:arousal=-1"]
   q_labels = retrieval.embed_label_queries(texts_model, labels)
-  tk, ty, tt, _ = text_data._table("emobank_vad")
+  tk, ty, tt, _ = text_data.text_table("emobank_vad")
   test = text_data.load_split("emobank_vad")["test"]
   at = {k: i for i, k in enumerate(tk)}
   q_texts = texts_model.embed([tt[at[k]] for k in test], modality="texts")
   v_texts = ty[[at[k] for k in test], 0]
   words_model = emojax.load(args.words)
   retrieval.check_same_space(index, words_model)
-  wk, wy, wt = content_data._table("warriner_vad")
+  wk, wy, wt = content_data.word_table("warriner_vad")
   wtest = content_data.load_split("warriner_vad")["test"]
   wat = {k: i for i, k in enumerate(wk)}
   q_words = words_model.embed([wt[wat[k]] for k in wtest], oov="nan")

@@ -17,11 +17,11 @@ N = 16  # images in the tiny runs: 10/3/3, feature batches of 8 (one compiled CN
 # ------------------------------------------------------------------------------- tables and split
 
 def test_bass_tables_rescale_from_the_nominal_scale():
-  keys, y = image_data._labels("bass_us_va")
+  keys, y = image_data.image_labels("bass_us_va")
   assert len(keys) == 583 and y.shape == (583, 2) and (np.abs(y) <= 1).all()
   # abuse.png: US valence 1.729166667 on 1-9 -> (1.729166667 - 1) / 8 * 2 - 1
   np.testing.assert_allclose(y[keys.index("abuse.png"), 0], 0.729166667 / 4 - 1, atol=1e-6)
-  ch_keys, ch = image_data._labels("bass_ch_va")
+  ch_keys, ch = image_data.image_labels("bass_ch_va")
   assert ch_keys == keys and not np.allclose(ch, y)  # same images, other raters
   assert all((image_data.IMAGE_DIR / k).is_file() for k in keys)
 
@@ -49,7 +49,7 @@ def test_loader_shapes_and_cache(cache):
   np.testing.assert_array_equal(us.x["test"], ch.x["test"])
   assert us.x["train"].dtype == np.float32 and np.isfinite(us.x["train"]).all()
   assert (us.x["train"] >= 0).all() and us.x["train"].std() > 0  # pooled ReLU6 features
-  keys, y = image_data._labels("bass_ch_va")
+  keys, y = image_data.image_labels("bass_ch_va")
   np.testing.assert_array_equal(ch.y["dev"], y[[keys.index(k) for k in ch.items["dev"]]])
 
 

@@ -28,7 +28,7 @@ def test_text_splits_align_with_the_stage1_split():
   for name in text_data.TEXT_DATASETS:
     split = text_data.load_split(name)
     part = splits.part_of(split)
-    keys = text_data._table(name)[0]
+    keys = text_data.text_table(name)[0]
     assert sorted(part) == sorted(keys) and sum(map(len, split.values())) == len(keys), name
     assert all(part[k] == p for k, p in splits.part_of(pair).items()), name  # shared items stay
     assert not stage1_train & set(split["test"]) and not stage1_train & set(split["dev"]), name
@@ -46,7 +46,7 @@ def test_afftext_be5_is_be6_without_surprise():
   k6, y6 = datasets.read_labels(datasets.get_table("afftext_be6"))
   assert k5 == k6 and len(k5) == 1250
   np.testing.assert_array_equal(y5, y6[:, :5])
-  keys, _, texts, _ = text_data._table("afftext_be5")
+  keys, _, texts, _ = text_data.text_table("afftext_be5")
   assert texts[keys.index("SemEval_500")] == "Test to predict breast cancer relapse is approved"
 
 
@@ -73,7 +73,7 @@ def test_feature_cache_hit_and_features(cache, monkeypatch):
   assert d.items["train"] == text_data.load_split("emobank_vad")["train"][:8]
   monkeypatch.undo()
   # Cached rows are MiniLM's mean-pooled (unnormalised) output of those very texts.
-  keys, _, texts, _ = text_data._table("emobank_vad")
+  keys, _, texts, _ = text_data.text_table("emobank_vad")
   first = texts[keys.index(d.items["dev"][0])]
   np.testing.assert_allclose(d.x["dev"][0], text_data.text_features([first], 32)[0], atol=1e-5)
   with pytest.raises(ValueError, match="empty or whitespace"):
