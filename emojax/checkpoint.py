@@ -43,7 +43,8 @@ def find_recorded(workdir: pathlib.Path, recorded: dict, moved_to=None, *, role:
                   remedy: str) -> pathlib.Path:
   """Where the model that `workdir` was trained against lives: `recorded` is its {"path",
   "fingerprint"} as the run wrote them, `moved_to` its new place if it moved. A missing model or a
-  different one (the parameters would not fit) raises a CheckpointError saying which and what to do."""
+  different export (other parameters, or the same ones saved again: Orbax writes per-save metadata,
+  so a fingerprint names one export) raises a CheckpointError saying which and what to do."""
   path = pathlib.Path(moved_to if moved_to is not None else recorded["path"])
   if not (path / MODEL_JSON).is_file():
     raise CheckpointError(
@@ -53,8 +54,9 @@ def find_recorded(workdir: pathlib.Path, recorded: dict, moved_to=None, *, role:
   if found != recorded["fingerprint"]:
     raise CheckpointError(
         f"{workdir} was trained against the {role} {recorded['path']} (fingerprint "
-        f"{recorded['fingerprint'][:12]}), but {path} holds another model ({found[:12]}): its "
-        f"parameters would not fit. Point stage1= at the original or {remedy}")
+        f"{recorded['fingerprint'][:12]}), but {path} holds another model ({found[:12]}), or "
+        f"another export of it (a fingerprint names one export: rerunning even with the same seed "
+        f"makes a new one). Point stage1= at the original or {remedy}")
   return path
 
 
