@@ -55,6 +55,7 @@ import bench_mapping  # noqa: E402
 from emojax import codec, mapping_data, train_mapping  # noqa: E402
 
 TRAIN_STEPS_PER_CALL = 2000
+ADAM_STEPS_PER_CALL = 1000
 
 
 def step_gemms(params, cfg: train_mapping.MappingConfig, packing: codec.Packing) -> list[tuple]:
@@ -86,6 +87,16 @@ def time_gemms(gemms, seconds: float) -> float:
         np.matmul(a, b)
     best = min(best, (time.perf_counter() - t) / reps)
   return best
+
+
+def seconds_per_step(call, steps_per_call: int, seconds: float) -> float:
+  """Wall seconds per step of `call` (a compiled call of `steps_per_call` steps), repeated for at
+  least `seconds` and twice."""
+  t, calls = time.perf_counter(), 0
+  while time.perf_counter() - t < seconds or calls < 2:
+    jax.block_until_ready(call())
+    calls += 1
+  return (time.perf_counter() - t) / (calls * steps_per_call)
 
 
 def reference_rates(n_params: int) -> dict:
@@ -136,7 +147,7 @@ def main() -> None:
   gemms = step_gemms(state["params"], cfg, packing)
   flops = sum(2 * m * k * n for m, k, n in gemms)
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-  adam_loop, opt = make_adam_loop(jax.tree.map(jnp.copy, state["params"]), 1000)
+  adam_loop, opt = make_adam_loop(jax.tree.map(jnp.copy, state["params"]), ADAM_STEPS_PER_CALL)
   grads = jax.tree.map(lambda x: jnp.full_like(x, 1e-2), state["params"])
   params_adam = jax.tree.map(jnp.copy, state["params"])
   try:
@@ -151,23 +162,23 @@ def main() -> None:
     params_adam, opt = adam_loop(params_adam, opt, grads)
   jax.block_until_ready((out, params_adam))
 
+  def run_epoch():
+    nonlocal state, out
+    state, out = epoch(state, train, dev, key)
+    return out
+
+  def run_adam():
+    nonlocal params_adam, opt
+    params_adam, opt = adam_loop(params_adam, opt, grads)
+    return params_adam
+
   ours, gemm, adam, torch_s = [], [], [], []
   for _ in range(args.rounds):
     if torch_runner is not None:
       torch_s.append(1.0 / torch_runner.measure(args.seconds)[0])
-    t, calls = time.perf_counter(), 0
-    while time.perf_counter() - t < args.seconds or calls < 2:
-      state, out = epoch(state, train, dev, key)
-      jax.block_until_ready(out)
-      calls += 1
-    ours.append((time.perf_counter() - t) / (calls * TRAIN_STEPS_PER_CALL))
+    ours.append(seconds_per_step(run_epoch, TRAIN_STEPS_PER_CALL, args.seconds))
     gemm.append(time_gemms(gemms, args.seconds))
-    t, calls = time.perf_counter(), 0
-    while time.perf_counter() - t < args.seconds or calls < 2:
-      params_adam, opt = adam_loop(params_adam, opt, grads)
-      jax.block_until_ready(params_adam)
-      calls += 1
-    adam.append((time.perf_counter() - t) / (calls * 1000))
+    adam.append(seconds_per_step(run_adam, ADAM_STEPS_PER_CALL, args.seconds))
   if not bool(out["finite"]):
     raise FloatingPointError("stage-1 step diverged")
 
