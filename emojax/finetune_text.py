@@ -5,19 +5,26 @@ frozen stage-1 head of the dataset's format (Sng), plus the synthetic-label term
 Dense output (Bsl); AdamW 1e-5, batch 24, best dev epoch. Every BERT weight is trained; the stage-1
 parameters are a separate replicated jit argument, never in the optimizer state. The step is
 `jax.jit` with the batch sharded over the mesh's `data` axis (as stage 1), state replicated and
-donated (the shared pieces are `emojax.finetune`). Default on GPU/TPU; on CPU it runs, slowly (~2-4 s a step at batch 24, length 64):
+donated (the shared pieces are `emojax.finetune`). Default on GPU/TPU; on CPU it runs, slowly
+(~2-4 s a step at batch 24, length 64):
 
-  python scripts/finetune_text.py                                  # full run: 10 epochs, length 128
-  python scripts/finetune_text.py max_steps=150 eval_every=50 max_length=64 --workdir=/tmp/ft
-  python scripts/finetune_text.py --accelerator=gpu compute_dtype=bfloat16     # bf16 compute
-Writes config.json, metrics.jsonl (step, loss; dev r at each evaluation) and results.json, and
-(Sng/Aug) exports the best-dev state, fine-tuned BERT + Dense 100, as model/ + model.json:
-`emojax.load(workdir).predict(texts, modality="texts", fmt=...)` runs the fine-tuned encoder.
+  python scripts/finetune_text.py --accelerator=gpu               # the table: Bsl/Sng/Aug x 2 datasets x 3 seeds
+  python scripts/finetune_text.py datasets=emobank_vad conditions=Sng seeds=0 export=emobank_vad:Sng \
+      max_steps=150 eval_every=50 max_length=64 --workdir=/tmp/ft   # one short run
+`run` trains every (seed, condition, dataset), seed by seed, and scores each best-dev state on its
+dataset's test split and, as the zero-shot conditions of the frozen-feature table, on the sibling
+dataset's test split (SnZ/AuZ through the sibling format's frozen head; BsZ through Bsl's own
+output and the per-direction mapping net of `train_content.train_mapping_nets`). A workdir holds
+runs/<condition>_<dataset>_s<seed>/ (config.json, metrics.jsonl, results.json), results.json and
+results.md (test r, mean ± sd over seeds; rewritten after every run, so a run cut short keeps what
+finished) and the best-dev seed of `export` (fine-tuned BERT + Dense 100), which
+`emojax.load(workdir).predict(texts, modality="texts", fmt=...)` serves.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 
 import jax
@@ -25,15 +32,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import finetune as ft, mesh as mesh_lib, text_data, train_content
+from emojax import baselines, codec, content_plan, content_report, formats, report, text_data, train_content
+from emojax import finetune as ft, mesh as mesh_lib
 from emojax.encoders import bert
 
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
   stage1: str = "checkpoints/mapping"
-  dataset: str = "emobank_vad"
-  condition: str = "Sng"  # Bsl | Sng | Aug
+  datasets: tuple[str, ...] = text_data.TEXT_DATASETS
+  conditions: tuple[str, ...] = ft.CONDITIONS  # Bsl | Sng | Aug; each also gives its zero-shot cell
+  seeds: tuple[int, ...] = (0, 1, 2)
+  export: str = "emobank_vad:Aug"  # <dataset>:<Sng|Aug> whose best-dev seed is exported; "" = none
   learning_rate: float = 1e-5
   weight_decay: float = 0.01
   batch_size: int = 24  # must divide over the devices of the mesh
@@ -44,9 +54,24 @@ class FinetuneConfig:
   head_dropout: float = 0.1  # on the pooled output, before Dense 100
   max_items: int = 0  # > 0: first that many items per split part (tests)
   eval_batch_size: int = 64
-  seed: int = 0
   num_devices: int = 0
   compute_dtype: str = "float32"  # bfloat16: BERT matmuls/activations in bf16, parameters fp32
+
+
+def check_config(cfg: FinetuneConfig) -> None:
+  """Every name checked before any work: datasets, conditions, export, dtype."""
+  for name in cfg.datasets:
+    text_data.check_dataset(name)
+  unknown = [c for c in cfg.conditions if c not in ft.CONDITIONS]
+  if unknown or not cfg.conditions or not cfg.datasets or not cfg.seeds:
+    raise ValueError(f"text fine-tuning needs datasets, seeds and conditions among {ft.CONDITIONS}; "
+                     f"got datasets {list(cfg.datasets)}, conditions {list(cfg.conditions)}, seeds {list(cfg.seeds)}")
+  if cfg.export:
+    dataset, _, cond = cfg.export.partition(":")
+    if cond not in ("Sng", "Aug") or cond not in cfg.conditions or dataset not in cfg.datasets:
+      raise ValueError(f"export={cfg.export!r} must name a run of this config as <dataset>:<Sng|Aug> "
+                       f"(datasets {list(cfg.datasets)}, conditions {list(cfg.conditions)}), or be empty")
+  ft.compute_dtype(cfg.compute_dtype)
 
 
 def _part(name: str, part: str, max_items: int, max_length: int, tok) -> dict:
@@ -71,71 +96,180 @@ def make_forward(bcfg: bert.BertConfig, head_dropout: float, dtype=jnp.float32):
   return forward
 
 
-def finetune(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, show_progress: bool = True,
-             bert_params=None, bert_config: bert.BertConfig | None = None) -> dict:
-  """Fine-tunes; returns {"losses": [...], "dev": [(step, r)], "best_params": ...}. `bert_params` /
-  `bert_config` replace the pretrained MiniLM (tests use a tiny random BERT)."""
-  text_data.check_dataset(cfg.dataset)
-  heads = ft.prepare_heads(cfg.stage1, text_data.datasets.get_table(cfg.dataset).format,
-                                 cfg.condition)
+def _pad_row(inputs, m):
+  inputs["mask"][m:, 0] = 1  # padding rows see one token: no empty rows
+
+
+def train_one(cfg: FinetuneConfig, condition: str, dataset: str, seed: int, workdir: pathlib.Path, *,
+              bert_params, bert_config: bert.BertConfig, tok, siblings, nets: dict,
+              show_progress: bool = True) -> dict:
+  """One fine-tuning run from the pretrained `bert_params` (not modified); returns its results
+  with "test" (r per variable of the best-dev state), "zero_shot" ({sibling: (condition, r per
+  variable)}) and "best_params"."""
+  heads = ft.prepare_heads(cfg.stage1, text_data.datasets.get_table(dataset).format, condition)
   dtype = ft.compute_dtype(cfg.compute_dtype)
-  workdir = pathlib.Path(workdir).resolve()
   mesh = mesh_lib.make_mesh(cfg.num_devices or None)
   mesh_lib.check_batch_divides(cfg.batch_size, mesh)
   packing, fmt = heads.packing, heads.fmt
-  if bert_params is None:
-    bert_params, bert_config = bert.load_minilm()
-  tok = bert.load_tokenizer()
-  train, dev = (_part(cfg.dataset, p, cfg.max_items, cfg.max_length, tok) for p in ("train", "dev"))
-  truncated = {"train": train.pop("truncated"), "dev": dev.pop("truncated")}
+  train, dev, test = (_part(dataset, p, cfg.max_items, cfg.max_length, tok) for p in ("train", "dev", "test"))
+  others = {b: _part(b, "test", cfg.max_items, cfg.max_length, tok) for b, _ in siblings[dataset]}
+  truncated = {"train": train.pop("truncated"), "dev": dev.pop("truncated"), "test": test.pop("truncated")}
   train["y"] = packing.pad(train["y"])
-  if cfg.condition == "Aug":
+  if condition == "Aug":
     y = train["y"][:, :fmt.size]
     train["ya"] = packing.pad(train_content.synthetic_labels(heads.stage1, fmt.name, heads.aug_format, y))
 
-  k_init, k_own, k_train = jax.random.split(jax.random.key(cfg.seed), 3)
+  k_init, k_own, k_train = jax.random.split(jax.random.key(seed), 3)
   params = {"bert": bert_params,
-            **ft.head_params(k_init, k_own, bert_config.hidden_size, heads, cfg.condition)}
+            **ft.head_params(k_init, k_own, bert_config.hidden_size, heads, condition)}
   tx = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
   state = ft.init_state(tx, params, mesh)
   rep, batch_sh = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
   frozen = mesh_lib.put_replicated(heads.stage1.params, mesh)
-  loss_fn, predict = ft.make_loss(packing, cfg.condition, heads.f, heads.fa,
+  loss_fn, predict = ft.make_loss(packing, condition, heads.f, heads.fa,
                                   make_forward(bert_config, cfg.head_dropout, dtype))
   step_fn = ft.make_step(tx, loss_fn, mesh)
-  eval_fn = jax.jit(lambda p, fr, inputs: predict(p, fr, inputs)[0],
+  eval_fn = jax.jit(lambda p, fr, inputs: predict(p, fr, inputs),  # (prediction, embedding)
                     in_shardings=(rep, rep, batch_sh), out_shardings=rep)
 
-  def pad_row(inputs, m):
-    inputs["mask"][m:, 0] = 1  # padding rows see one token: no empty rows
+  def outputs(p, part: dict) -> tuple[np.ndarray, np.ndarray]:
+    out = [(np.asarray(pred)[:m], np.asarray(e)[:m]) for (pred, e), m in
+           ((eval_fn(p, frozen, inputs), m) for inputs, m in
+            ft.padded_batches({"ids": part["ids"], "mask": part["mask"]}, cfg.eval_batch_size, mesh, _pad_row))]
+    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
 
-  def dev_r(p) -> float:
-    preds = [np.asarray(eval_fn(p, frozen, inputs))[:m, :fmt.size] for inputs, m in
-             ft.padded_batches({"ids": dev["ids"], "mask": dev["mask"]}, cfg.eval_batch_size,
-                               mesh, pad_row)]
-    return float(np.mean(train_content.host_scores(fmt, np.concatenate(preds), dev["y"])[:fmt.size]))
+  def scores(f: formats.LabelFormat, pred: np.ndarray, y: np.ndarray) -> list[float]:
+    return [float(r) for r in train_content.host_scores(f, pred, y)[:f.size]]
 
-  results, best = ft.train_loop(cfg, workdir, title=f"fine-tune {cfg.condition}/{cfg.dataset}",
+  dev_r = lambda p: float(np.mean(scores(fmt, outputs(p, dev)[0], dev["y"])))
+  run_dir = workdir / "runs" / f"{condition}_{dataset}_s{seed}"
+  run_cfg = dataclasses.replace(cfg, datasets=(dataset,), conditions=(condition,), seeds=(seed,), export="")
+  results, best = ft.train_loop(run_cfg, run_dir, title=f"fine-tune {condition}/{dataset}/s{seed}",
                                 step_fn=step_fn, state=state, frozen=frozen, train=train,
-                                dev_r=dev_r, key=k_train, mesh=mesh, seed=cfg.seed,
+                                dev_r=dev_r, key=k_train, mesh=mesh, seed=seed,
                                 show_progress=show_progress)
-  results.update(stage1={"path": str(heads.stage1.workdir), "fingerprint": heads.fingerprint},
-                 dev_items=len(dev["y"]), truncated=truncated)
-  if best is not None and cfg.condition in ("Sng", "Aug"):  # Bsl's own output is not served
-    results["export"] = export(workdir, cfg, best, bert_config, heads, results["best_dev_r"])
-  ft.write_results(workdir, results)
-  results["best_params"] = best
+  best_dev = mesh_lib.put_replicated(best, mesh)
+  zero_shot = {}
+  for b, pair in siblings[dataset]:
+    fmt_b = formats.get_format(text_data.datasets.get_table(b).format)
+    pred, e = outputs(best_dev, others[b])
+    if condition == "Bsl":  # its own format-A output on B's texts -> mapping net A -> B
+      pred = pred * (np.arange(packing.width) < fmt.size)
+      mapnet = baselines.baseline_module(heads.stage1.config.codec, packing)
+      pred = np.asarray(mapnet.apply({"params": nets[(pair, fmt.name, seed)]}, pred, deterministic=True))
+    else:  # the embedding through the sibling format's frozen head
+      pred = np.asarray(codec.decode(heads.stage1.params, packing, packing.index(fmt_b.name), jnp.asarray(e)))
+    zero_shot[b] = (content_plan.ZERO_SHOT_OF[condition], scores(fmt_b, pred, others[b]["y"]))
+  results.update(condition=condition, dataset=dataset, seed=seed, variables=list(fmt.variables),
+                 test=scores(fmt, outputs(best_dev, test)[0], test["y"]), zero_shot=zero_shot,
+                 stage1={"path": str(heads.stage1.workdir), "fingerprint": heads.fingerprint},
+                 dev_items=len(dev["y"]), test_items=len(test["y"]), truncated=truncated)
+  ft.write_results(run_dir, results)
+  results["best_params"], results["heads"] = best, heads
   return results
+
+
+def mapping_nets(cfg: FinetuneConfig, siblings) -> dict:
+  """BsZ's per-direction mapping nets, the frozen-feature table's own (same data, schedule, seeds)."""
+  if "Bsl" not in cfg.conditions or not any(siblings.values()):
+    return {}
+  stage1, _ = train_content.load_stage1(cfg.stage1)
+  content_cfg = train_content.default_config("texts", datasets=tuple(cfg.datasets), seeds=tuple(cfg.seeds),
+                                             conditions=("BsZ",))
+  return train_content.train_mapping_nets(content_cfg, stage1, list(cfg.datasets))[0]
+
+
+def run(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, bert_params=None,
+        bert_config: bert.BertConfig | None = None, show_progress: bool = True) -> dict:
+  """Every (seed, condition, dataset), seed by seed; results.json/.md after each run; the best-dev
+  seed of `export` exported. `bert_params` / `bert_config` replace the pretrained MiniLM (tests
+  use a tiny random BERT)."""
+  check_config(cfg)
+  workdir = pathlib.Path(workdir).resolve()
+  if bert_params is None:
+    bert_params, bert_config = bert.load_minilm()
+  tok = bert.load_tokenizer()
+  siblings = content_plan.siblings_of(list(cfg.datasets))
+  nets = mapping_nets(cfg, siblings)
+  records, exported, results = [], None, {}
+  export_dataset, _, export_cond = cfg.export.partition(":")
+  for seed in cfg.seeds:
+    for cond in cfg.conditions:
+      for dataset in cfg.datasets:
+        out = train_one(cfg, cond, dataset, seed, workdir, bert_params=bert_params, bert_config=bert_config,
+                        tok=tok, siblings=siblings, nets=nets, show_progress=show_progress)
+        records.append({k: out[k] for k in ("condition", "dataset", "seed", "test", "zero_shot", "best_dev_r",
+                                            "steps", "first_loss", "last_loss", "s_per_step", "wall_s", "device")})
+        if (cond, dataset) == (export_cond, export_dataset) and (
+            exported is None or out["best_dev_r"] > exported["best_dev_r"]):
+          exported = out
+        results = {"config": dataclasses.asdict(cfg), "runs": records, "table": table(records, cfg),
+                   "paper": content_report.PAPER_TEXTS}
+        _write(workdir, results)
+  if exported is not None:
+    results["export"] = export(workdir, cfg, exported["best_params"], bert_config, exported["heads"],
+                               exported["best_dev_r"], exported["seed"])
+    _write(workdir, results)
+  return results
+
+
+def _write(workdir: pathlib.Path, results: dict) -> None:
+  if mesh_lib.is_writer():
+    (workdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (workdir / "results.md").write_text(markdown(results))
+
+
+def table(records: list[dict], cfg: FinetuneConfig) -> dict:
+  """{dataset: {condition or zero-shot condition: mean_sd of the test r (mean over variables)}}."""
+  cells: dict[str, dict[str, list[float]]] = {}
+  for rec in records:
+    cells.setdefault(rec["dataset"], {}).setdefault(rec["condition"], []).append(float(np.mean(rec["test"])))
+    for b, (zs, r) in rec["zero_shot"].items():
+      cells.setdefault(b, {}).setdefault(zs, []).append(float(np.mean(r)))
+  return {name: {c: report.mean_sd(v) for c, v in cells[name].items()} for name in cfg.datasets if name in cells}
+
+
+def markdown(results: dict) -> str:
+  cfg = results["config"]
+  cols = [c for c in content_plan.CONDITIONS if any(c in row for row in results["table"].values())]
+  lines = ["# Stage 2, texts: MiniLM-L6 fine-tuned into the frozen space", "",
+           f"Test Pearson r (mean over the format's variables), mean ± sd over the seeds finished "
+           f"(of {cfg['seeds']}); AdamW {cfg['learning_rate']}, batch {cfg['batch_size']}, "
+           f"{cfg['max_steps'] or str(cfg['epochs']) + ' epochs'} steps, length {cfg['max_length']}, "
+           f"{cfg['compute_dtype']}. Zero-shot cells of a dataset come from the other dataset's encoder.", "",
+           "| dataset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+  for name, row in results["table"].items():
+    lines.append(f"| {name} | " + " | ".join(
+        f"{row[c]['mean']:.3f} ± {row[c]['sd']:.3f} (n={len(row[c]['values'])})" if c in row else "–"
+        for c in cols) + " |")
+    paper = results["paper"].get(name, {})
+    lines.append("| paper (BERT-base) | " + " | ".join(f"{paper[c]:.3f}" if c in paper else "–" for c in cols) + " |")
+  lines += ["", "| run | steps | s/step | best dev r | test r |", "|---|---|---|---|---|"]
+  lines += [f"| {r['condition']} {r['dataset']} s{r['seed']} | {r['steps']} | {r['s_per_step']:.4f} | "
+            f"{r['best_dev_r']:.3f} | {np.mean(r['test']):.3f} |" for r in results["runs"]]
+  if "export" in results:
+    lines += ["", f"Exported for `emojax.load`: {results['export']['encoder']['run']} "
+                  f"(best dev r {results['export']['encoder']['best_dev']:.3f})."]
+  return "\n".join(lines) + "\n"
+
+
+def summary(results: dict) -> str:
+  """One line per run: loss first -> last, s/step, best dev r, test r, zero-shot r."""
+  return "\n".join(
+      f"{r['condition']} {r['dataset']} seed {r['seed']}: loss {r['first_loss']:.4f} -> {r['last_loss']:.4f} "
+      f"over {r['steps']} steps ({r['s_per_step']:.3f} s/step), best dev r {r['best_dev_r']:.3f}, test r "
+      f"{np.mean(r['test']):.3f}" + "".join(f", {zs} on {b} {np.mean(v):.3f}" for b, (zs, v) in r["zero_shot"].items())
+      for r in results["runs"])
 
 
 FEATURE_KIND = "minilm_finetuned"  # model.json feature kind that `emojax.load` reads as this model
 
 
 def export(workdir: pathlib.Path, cfg: FinetuneConfig, best, bert_config: bert.BertConfig,
-           heads: ft.Heads, best_r: float) -> dict:
+           heads: ft.Heads, best_r: float, seed: int) -> dict:
   """The best-dev BERT + Dense 100 (never Bsl's own output), for `emojax.load`."""
   feature = {"kind": FEATURE_KIND, "max_length": cfg.max_length, "dim": bert_config.hidden_size,
              "bert": dataclasses.asdict(bert_config)}
   return ft.export(workdir, cfg, {"bert": best["bert"], "embed": best["embed"]}, heads,
-                   modality="texts", run=f"{cfg.condition}/{cfg.dataset}", seed=cfg.seed,
+                   modality="texts", run=f"{cfg.export} seed {seed}", seed=seed,
                    best_r=best_r, feature=feature)

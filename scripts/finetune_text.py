@@ -1,9 +1,9 @@
 """Stage 2 for texts, mode (b): full MiniLM fine-tuning against the frozen stage-1 heads.
 
-  python scripts/finetune_text.py --workdir=checkpoints/texts_finetune          # GPU default run
-  python scripts/finetune_text.py --accelerator=cpu max_steps=150 eval_every=50 max_length=64 \
-      --workdir=/tmp/texts_ft_cpu                                                 # CPU demonstration
-Overrides are `emojax.finetune_text.FinetuneConfig` fields (condition=Aug, dataset=afftext_be5, ...).
+  python scripts/finetune_text.py --accelerator=gpu     # the table: Bsl/Sng/Aug x 2 datasets x 3 seeds
+  python scripts/finetune_text.py --accelerator=cpu datasets=emobank_vad conditions=Sng seeds=0 \
+      export=emobank_vad:Sng max_steps=150 eval_every=50 max_length=64 --workdir=/tmp/texts_ft_cpu  # CPU demo
+Overrides are `emojax.finetune_text.FinetuneConfig` fields (conditions=Sng,Aug, seeds=0, ...).
 """
 
 import pathlib
@@ -18,10 +18,8 @@ def main() -> None:
   from emojax import finetune_text
   base = finetune_text.FinetuneConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
   cfg = common.configure(args, base, "emojax stage 2: texts, full fine-tuning")
-  out = finetune_text.finetune(cfg, args.workdir)
-  common.report(f"loss: first {out['first_loss']:.4f}, last {out['last_loss']:.4f} over {out['steps']} steps "
-        f"({out['s_per_step']:.2f} s/step); best dev r {out['best_dev_r']:.3f}; dev {out['dev']}\n"
-        f"results: {args.workdir}/results.json")
+  results = finetune_text.run(cfg, args.workdir)
+  common.report(f"{finetune_text.summary(results)}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Stage 2 for texts: split alignment with stage 1, the feature cache, a tiny launcher run, load()
 on strings, and a few steps of full fine-tuning (tiny random BERT, batch sharded over 8 devices)."""
 
+import dataclasses
 import json
 import shutil
 import warnings
@@ -141,22 +142,31 @@ def test_load_embeds_and_predicts_texts(texts_run):
 # ------------------------------------------------------------------------------------ fine-tuning
 
 def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
-  """Mode (b) plumbing: all weights trained, batch sharded over the 8 fake devices, frozen heads."""
+  """Mode (b) plumbing: all weights trained, batch sharded over the 8 fake devices, frozen heads;
+  the table's test and zero-shot cells (BsZ through the mapping net, AuZ through the head)."""
   stage1 = tiny_stage1  # shared: only read here; the mismatch check below changes a copy
   cfg = bert.BertConfig(hidden_size=32, num_layers=1, num_heads=4, intermediate_size=64,
                         max_position=64)
   params = bert.init_params(jax.random.key(0), cfg)
   before = jax.tree.map(np.array, tc.load_stage1(stage1)[0].params)
-  run = finetune_text.FinetuneConfig(stage1=str(stage1), condition="Aug", batch_size=8,
-                                     max_steps=3, eval_every=3, max_length=8, max_items=16,
-                                     learning_rate=1e-3, eval_batch_size=8)
-  out = finetune_text.finetune(run, tmp_path, show_progress=False, bert_params=params, bert_config=cfg)
-  assert len(out["losses"]) == 3 and np.isfinite(out["losses"]).all()
-  assert [s for s, _ in out["dev"]] == [3] and np.isfinite(out["best_dev_r"])
-  trained = out["best_params"]["bert"]["layers"][0]["qkv_W"]
-  assert not np.allclose(trained, np.asarray(params["layers"][0]["qkv_W"]))  # the backbone moves
+  run = finetune_text.FinetuneConfig(stage1=str(stage1), conditions=("Bsl", "Aug"), seeds=(0,),
+                                     export="emobank_vad:Aug", batch_size=8, max_steps=3, eval_every=3,
+                                     max_length=8, max_items=16, learning_rate=1e-3, eval_batch_size=8)
+  results = finetune_text.run(run, tmp_path, show_progress=False, bert_params=params, bert_config=cfg)
+  assert [(r["condition"], r["dataset"]) for r in results["runs"]] == [
+      ("Bsl", "emobank_vad"), ("Bsl", "afftext_be5"), ("Aug", "emobank_vad"), ("Aug", "afftext_be5")]
+  for rec in results["runs"]:
+    assert rec["steps"] == 3 and np.isfinite(rec["best_dev_r"]) and len(rec["test"]) in (3, 5)
+    (sibling, (zs, r)), = rec["zero_shot"].items()
+    assert sibling != rec["dataset"] and zs == {"Bsl": "BsZ", "Aug": "AuZ"}[rec["condition"]]
+    assert len(r) == (3 if sibling == "emobank_vad" else 5) and np.isfinite(r).all()
+  assert set(results["table"]["emobank_vad"]) == {"Bsl", "Aug", "BsZ", "AuZ"}
+  md = (tmp_path / "results.md").read_text()
+  assert "| emobank_vad |" in md and "| paper (BERT-base) | 0.625 | 0.629 | 0.371 | 0.395 |" in md
+  out = json.loads((tmp_path / "runs" / "Aug_emobank_vad_s0" / "results.json").read_text())
+  assert out["test_items"] == 16 and "afftext_be5" in out["zero_shot"]
+  assert len((tmp_path / "runs" / "Aug_emobank_vad_s0" / "metrics.jsonl").read_text().splitlines()) == 3
   chex.assert_trees_all_equal(jax.tree.map(np.array, tc.load_stage1(stage1)[0].params), before)
-  assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
   # The best-dev state is exported: load() runs the fine-tuned BERT + Dense 100, not frozen features.
   model = emojax.load(tmp_path)
   assert isinstance(model, emojax.api.FinetunedTextModel) and model.modality == "texts"
@@ -165,9 +175,14 @@ def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
   e = model.embed(texts, modality="texts")
   assert e.shape == (3, 100) and np.isfinite(e).all()
   tok = bert.tokenize(texts, 8)
-  pooled = bert.mean_pool(bert.bert_forward(out["best_params"]["bert"], tok.ids_BxL, tok.mask_BxL,
+  best = finetune_text.train_one(  # the exported run again: same seed, same best-dev parameters
+      dataclasses.replace(run, seeds=(0,)), "Aug", "emobank_vad", 0, tmp_path / "again", bert_params=params,
+      bert_config=cfg, tok=bert.load_tokenizer(), siblings={"emobank_vad": []}, nets={}, show_progress=False)
+  trained = best["best_params"]["bert"]["layers"][0]["qkv_W"]
+  assert not np.allclose(trained, np.asarray(params["layers"][0]["qkv_W"]))  # the backbone moves
+  pooled = bert.mean_pool(bert.bert_forward(best["best_params"]["bert"], tok.ids_BxL, tok.mask_BxL,
                                             config=cfg), tok.mask_BxL)
-  embed = out["best_params"]["embed"]
+  embed = best["best_params"]["embed"]
   np.testing.assert_allclose(e, pooled @ embed["kernel"] + embed["bias"], atol=1e-4)
   np.testing.assert_allclose(model.embed(texts[1:2], modality="texts"), e[1:2], atol=1e-5)
   vad = model.predict(texts, modality="texts", fmt="vad")
@@ -187,5 +202,9 @@ def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
   with pytest.raises(emojax.checkpoint.CheckpointError, match="another model"):
     emojax.load(tmp_path, stage1=other)
   with pytest.raises(ValueError, match="not divisible"):
-    finetune_text.finetune(run.__class__(stage1=str(stage1), batch_size=12), tmp_path,
-                           bert_params=params, bert_config=cfg)
+    finetune_text.run(dataclasses.replace(run, batch_size=12), tmp_path / "b12",
+                      bert_params=params, bert_config=cfg)
+  with pytest.raises(ValueError, match="export='afftext_be5:Bsl' must name"):
+    finetune_text.check_config(dataclasses.replace(run, export="afftext_be5:Bsl"))
+  with pytest.raises(KeyError, match="unknown text dataset 'emobank'"):
+    finetune_text.check_config(dataclasses.replace(run, datasets=("emobank",)))
