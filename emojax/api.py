@@ -323,7 +323,7 @@ def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path 
 def _load_finetuned(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> FinetunedTextModel:
   from emojax import finetune_text
   from emojax.encoders import bert
-  cfg = checkpoint.config_from_meta(finetune_text.FinetuneConfig, meta)
+  cfg = finetune_text.saved_config(meta)
   bcfg = bert.BertConfig(**meta["feature"]["bert"])
   E = s1.config.codec.embedding_dim
   abstract = jax.eval_shape(lambda k: {"bert": bert.init_params(k, bcfg),

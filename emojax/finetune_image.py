@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import content_data, finetune as ft, formats, image_data, mesh as mesh_lib, splits, train_content
+from emojax import content_data, finetune as ft, formats, image_data, mesh as mesh_lib, report, splits, train_content
 from emojax.encoders import mobilenet
 
 CONDITIONS = ("Bsl", "Sng", "Aug", "Mlt")
@@ -299,8 +299,8 @@ def table(records: list[dict], cfg: FinetuneImageConfig) -> dict:
     if not per:
       continue
     seed_means = np.mean([v for v in per.values()], axis=0)  # mean over tables, per seed
-    out[cond] = {**{k: [float(np.mean(v)), float(np.std(v))] for k, v in per.items()},
-                 "mean": [float(np.mean(seed_means)), float(np.std(seed_means))]}
+    stat = lambda v: [report.mean_sd(v)["mean"], report.mean_sd(v)["sd"]]  # sample sd, as every table
+    out[cond] = {**{k: stat(v) for k, v in per.items()}, "mean": stat(seed_means)}
   return out
 
 
@@ -311,7 +311,7 @@ def markdown(results: dict) -> str:
            f"Test Pearson r (mean of {', '.join(results['variables'])}), mean ± sd over seeds "
            f"{cfg['seeds']}; split {results['split']}; SGD {cfg['learning_rate']} momentum "
            f"{cfg['momentum']}, x{cfg['lr_decay']} every {cfg['lr_decay_epochs']} epochs, "
-           f"{cfg['max_steps'] or str(cfg['epochs']) + ' epochs'} steps, image size {cfg['image_size']}.", "",
+           f"{str(cfg['max_steps']) + ' steps' if cfg['max_steps'] else str(cfg['epochs']) + ' epochs'}, image size {cfg['image_size']}.", "",
            "| raters | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
   for row in list(cfg["datasets"]) + ["mean"]:
     cells = [results["table"][c].get(row) for c in conds]

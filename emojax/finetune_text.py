@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from emojax import baselines, codec, content_plan, content_report, formats, report, text_data, train_content
-from emojax import finetune as ft, mesh as mesh_lib
+from emojax import config as config_lib, finetune as ft, mesh as mesh_lib
 from emojax.encoders import bert
 
 
@@ -133,10 +133,14 @@ def train_one(cfg: FinetuneConfig, condition: str, dataset: str, seed: int, work
                     in_shardings=(rep, rep, batch_sh), out_shardings=rep)
 
   def outputs(p, part: dict) -> tuple[np.ndarray, np.ndarray]:
-    out = [(np.asarray(pred)[:m], np.asarray(e)[:m]) for (pred, e), m in
-           ((eval_fn(p, frozen, inputs), m) for inputs, m in
-            ft.padded_batches({"ids": part["ids"], "mask": part["mask"]}, cfg.eval_batch_size, mesh, _pad_row))]
-    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+    """(prediction, embedding) of every row of a tokenised part, batches padded to one shape."""
+    preds, embeddings = [], []
+    for inputs, m in ft.padded_batches({"ids": part["ids"], "mask": part["mask"]}, cfg.eval_batch_size,
+                                       mesh, _pad_row):
+      pred, e = eval_fn(p, frozen, inputs)
+      preds.append(np.asarray(pred)[:m])
+      embeddings.append(np.asarray(e)[:m])
+    return np.concatenate(preds), np.concatenate(embeddings)
 
   def scores(f: formats.LabelFormat, pred: np.ndarray, y: np.ndarray) -> list[float]:
     return [float(r) for r in train_content.host_scores(f, pred, y)[:f.size]]
@@ -185,6 +189,7 @@ def run(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, bert_params=None,
   seed of `export` exported. `bert_params` / `bert_config` replace the pretrained MiniLM (tests
   use a tiny random BERT)."""
   check_config(cfg)
+  mesh_lib.check_batch_divides(cfg.batch_size, mesh_lib.make_mesh(cfg.num_devices or None))  # before any work
   workdir = pathlib.Path(workdir).resolve()
   if bert_params is None:
     bert_params, bert_config = bert.load_minilm()
@@ -233,9 +238,9 @@ def markdown(results: dict) -> str:
   cfg = results["config"]
   cols = [c for c in content_plan.CONDITIONS if any(c in row for row in results["table"].values())]
   lines = ["# Stage 2, texts: MiniLM-L6 fine-tuned into the frozen space", "",
-           f"Test Pearson r (mean over the format's variables), mean ± sd over the seeds finished "
-           f"(of {cfg['seeds']}); AdamW {cfg['learning_rate']}, batch {cfg['batch_size']}, "
-           f"{cfg['max_steps'] or str(cfg['epochs']) + ' epochs'} steps, length {cfg['max_length']}, "
+           f"Test Pearson r (mean over the format's variables), mean ± sd over the seeds finished, n "
+           f"(of {', '.join(map(str, cfg['seeds']))}); AdamW {cfg['learning_rate']}, batch {cfg['batch_size']}, "
+           f"{str(cfg['max_steps']) + ' steps' if cfg['max_steps'] else str(cfg['epochs']) + ' epochs'}, length {cfg['max_length']}, "
            f"{cfg['compute_dtype']}. Zero-shot cells of a dataset come from the other dataset's encoder.", "",
            "| dataset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
   for name, row in results["table"].items():
@@ -263,6 +268,17 @@ def summary(results: dict) -> str:
 
 
 FEATURE_KIND = "minilm_finetuned"  # model.json feature kind that `emojax.load` reads as this model
+# Exports written before `run` made the table: one run's config had these fields, one value each.
+ONE_RUN_FIELDS = {"dataset": "datasets", "condition": "conditions", "seed": "seeds"}
+
+
+def saved_config(meta: dict) -> FinetuneConfig:
+  """The config recorded in an export's model.json, also one of the earlier one-run config."""
+  saved = dict(meta["config"])
+  for old, new in ONE_RUN_FIELDS.items():
+    if old in saved:
+      saved[new] = (saved.pop(old),)
+  return config_lib.from_dict(FinetuneConfig, saved)
 
 
 def export(workdir: pathlib.Path, cfg: FinetuneConfig, best, bert_config: bert.BertConfig,

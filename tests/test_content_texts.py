@@ -195,6 +195,13 @@ def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
     model.embed([" ".join(["terribly"] * 20), "short"], modality="texts")
     model.embed([" ".join(["terribly"] * 20)], modality="texts")
   assert sum("truncated" in str(w.message) for w in caught) == 1
+  # An export of the earlier one-run config (dataset, condition, seed) still loads.
+  meta_path = tmp_path / "model.json"
+  meta = json.loads(meta_path.read_text())
+  for field in ("datasets", "conditions", "seeds"):
+    meta["config"][field[:-1]] = meta["config"].pop(field)[0]
+  meta_path.write_text(json.dumps(meta))
+  np.testing.assert_allclose(emojax.load(tmp_path).embed(texts, modality="texts"), e, atol=1e-6)
   # A different stage-1 model at the recorded place is refused.
   other = tmp_path.parent / (tmp_path.name + "_other_stage1")
   shutil.copytree(stage1, other)
