@@ -202,6 +202,11 @@ def train_loop(cfg, workdir: pathlib.Path, *, title: str, step_fn, state, frozen
   return results, best
 
 
+def run_length(cfg: dict) -> str:
+  """How long a recorded config trains, for results.md: "300 steps" or "10 epochs"."""
+  return f"{cfg['max_steps']} steps" if cfg["max_steps"] else f"{cfg['epochs']} epochs"
+
+
 def write_results(workdir: pathlib.Path, results: dict) -> None:
   if mesh_lib.is_writer():
     shown = {k: v for k, v in results.items() if k not in ("losses", "best_params")}

@@ -299,9 +299,13 @@ def table(records: list[dict], cfg: FinetuneImageConfig) -> dict:
     if not per:
       continue
     seed_means = np.mean([v for v in per.values()], axis=0)  # mean over tables, per seed
-    stat = lambda v: [report.mean_sd(v)["mean"], report.mean_sd(v)["sd"]]  # sample sd, as every table
-    out[cond] = {**{k: stat(v) for k, v in per.items()}, "mean": stat(seed_means)}
+    out[cond] = {**{k: _mean_sd(v) for k, v in per.items()}, "mean": _mean_sd(seed_means)}
   return out
+
+
+def _mean_sd(values) -> list[float]:
+  stat = report.mean_sd(values)  # the sample sd, as in every other table
+  return [stat["mean"], stat["sd"]]
 
 
 def markdown(results: dict) -> str:
@@ -311,7 +315,7 @@ def markdown(results: dict) -> str:
            f"Test Pearson r (mean of {', '.join(results['variables'])}), mean ± sd over seeds "
            f"{cfg['seeds']}; split {results['split']}; SGD {cfg['learning_rate']} momentum "
            f"{cfg['momentum']}, x{cfg['lr_decay']} every {cfg['lr_decay_epochs']} epochs, "
-           f"{str(cfg['max_steps']) + ' steps' if cfg['max_steps'] else str(cfg['epochs']) + ' epochs'}, image size {cfg['image_size']}.", "",
+           f"{ft.run_length(cfg)}, image size {cfg['image_size']}.", "",
            "| raters | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
   for row in list(cfg["datasets"]) + ["mean"]:
     cells = [results["table"][c].get(row) for c in conds]

@@ -240,7 +240,7 @@ def markdown(results: dict) -> str:
   lines = ["# Stage 2, texts: MiniLM-L6 fine-tuned into the frozen space", "",
            f"Test Pearson r (mean over the format's variables), mean ± sd over the seeds finished, n "
            f"(of {', '.join(map(str, cfg['seeds']))}); AdamW {cfg['learning_rate']}, batch {cfg['batch_size']}, "
-           f"{str(cfg['max_steps']) + ' steps' if cfg['max_steps'] else str(cfg['epochs']) + ' epochs'}, length {cfg['max_length']}, "
+           f"{ft.run_length(cfg)}, length {cfg['max_length']}, "
            f"{cfg['compute_dtype']}. Zero-shot cells of a dataset come from the other dataset's encoder.", "",
            "| dataset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
   for name, row in results["table"].items():
