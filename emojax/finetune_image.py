@@ -316,7 +316,7 @@ def markdown(results: dict) -> str:
            f"{cfg['seeds']}; split {results['split']}; SGD {cfg['learning_rate']} momentum "
            f"{cfg['momentum']}, x{cfg['lr_decay']} every {cfg['lr_decay_epochs']} epochs, "
            f"{ft.run_length(cfg)}, image size {cfg['image_size']}.", "",
-           "| raters | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+           *report.table_head("raters", *conds)]
   for row in list(cfg["datasets"]) + ["mean"]:
     cells = [results["table"][c].get(row) for c in conds]
     lines.append(f"| {row} | " + " | ".join(f"{m:.3f} ± {s:.3f}" if m is not None else "–"

@@ -242,7 +242,7 @@ def markdown(results: dict) -> str:
            f"(of {', '.join(map(str, cfg['seeds']))}); AdamW {cfg['learning_rate']}, batch {cfg['batch_size']}, "
            f"{ft.run_length(cfg)}, length {cfg['max_length']}, "
            f"{cfg['compute_dtype']}. Zero-shot cells of a dataset come from the other dataset's encoder.", "",
-           "| dataset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+           *report.table_head("dataset", *cols)]
   for name, row in results["table"].items():
     lines.append(f"| {name} | " + " | ".join(
         f"{row[c]['mean']:.3f} ± {row[c]['sd']:.3f} (n={len(row[c]['values'])})" if c in row else "–"

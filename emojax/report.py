@@ -58,6 +58,11 @@ def mapping_results(cfg, directions, runs: list[dict], baseline: list[dict] | No
   return results
 
 
+def table_head(*columns: str) -> list[str]:
+  """The header and separator lines of a markdown table."""
+  return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def _fmt(stat: dict) -> str:
   return f"{stat['mean']:.3f} ± {stat['sd']:.3f}" if len(stat["values"]) > 1 else f"{stat['mean']:.3f}"
 
