@@ -231,7 +231,7 @@ def main(argv=None) -> dict:
   p.add_argument("--image-size", type=int, default=224)
   p.add_argument("--warmup", type=int, default=3)
   p.add_argument("--iters", type=int, default=20)
-  p.add_argument("--skip", default="", help="comma-separated parts to skip: stage1,text,image")
+  p.add_argument("--skip", default="", help="comma-separated parts to skip: stage1,torch,text,image")
   p.add_argument("--torch-seconds", type=float, default=5.0, help="timing of the PyTorch stage-1 reference")
   p.add_argument("--dtypes", default="bfloat16,float32", help="compute dtypes of the fine-tuning steps")
   args = p.parse_args(argv)
@@ -259,7 +259,7 @@ def main(argv=None) -> dict:
 
   skip = set(filter(None, args.skip.split(",")))
   jobs = [] if "stage1" in skip else [("stage1", lambda: bench_stage1(args))]
-  if "stage1" not in skip and not args.smoke:
+  if not {"stage1", "torch"} & skip and not args.smoke:
     if (why := torch_cuda_missing()) is None:
       jobs.append(("stage1_torch", lambda: bench_stage1_torch(args)))
     else:

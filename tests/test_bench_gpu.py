@@ -32,3 +32,21 @@ def test_peak_table_matches_device_kinds():
   assert bench_gpu.peak_tflops("NVIDIA H200", None) == 989.4
   assert bench_gpu.peak_tflops("NVIDIA A100-SXM4-80GB", None) == 312.0
   assert bench_gpu.peak_tflops("cpu", None) is None and bench_gpu.peak_tflops("cpu", 2.5) == 2.5
+
+
+def test_deterministic_ops_ratios_pair_each_measurement():
+  """benchmarks/bench_deterministic_ops.py: per measurement the rates under both settings and the
+  ratio of their medians; a part that failed under one setting is left out, not paired wrongly."""
+  import bench_deterministic_ops as bdo
+
+  def report(stage1, text):
+    return {"stage1": {"steps_per_s": stage1},
+            "text_finetune": [{"compute_dtype": "float32", "batch_size": 32, "examples_per_s": t} for t in text],
+            "image_finetune": []}
+
+  table = bdo.compare({"xla_default_kernels": [report(100.0, [40.0]), report(300.0, [60.0])],
+                       "deterministic_ops": [report(50.0, []), report(70.0, [])]})
+  assert list(table) == ["stage 1, batch 32 (steps/s)"]
+  row = table["stage 1, batch 32 (steps/s)"]
+  assert row["xla_default_kernels"] == [100.0, 300.0] and row["deterministic_ops"] == [50.0, 70.0]
+  assert row["ratio"] == 60.0 / 200.0

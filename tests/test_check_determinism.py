@@ -14,6 +14,8 @@ import check_determinism  # noqa: E402
 
 
 def test_two_cpu_runs_are_bit_identical(tmp_path, monkeypatch):
+  import jax
+  jax.devices()  # this process keeps its 8 fake devices: its backend starts before XLA_FLAGS changes
   monkeypatch.setenv("JAX_PLATFORMS", "cpu")  # the script sets it for its comparison; restored after
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")  # the runs: one device
   report = check_determinism.main(["--accelerator=cpu", f"--out={tmp_path}", "steps=20", "eval_every=10"])
@@ -36,3 +38,23 @@ def test_launchers_ask_for_deterministic_gpu_kernels(monkeypatch):
   monkeypatch.delenv("XLA_FLAGS")
   mesh.ask_deterministic_gpu_kernels()
   assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
+
+
+def _finetune_workdir(path, losses, test):
+  """A fine-tuning workdir as the launchers write it: runs/<name>/metrics.jsonl and results.json."""
+  run = path / "runs" / "Sng_x_s0"
+  run.mkdir(parents=True)
+  run.joinpath("metrics.jsonl").write_text("".join(json.dumps({"step": i, "loss": v}) + "\n" for i, v in enumerate(losses)))
+  (path / "results.json").write_text(json.dumps({"runs": [{"test": test}]}))
+  return path
+
+
+def test_fine_tuning_runs_compare_step_by_step(tmp_path):
+  text = [_finetune_workdir(tmp_path / f"t{i}", [0.5, 0.25], [0.25, 0.75]) for i in range(2)]
+  report = check_determinism.compare_finetuning(text)
+  assert report == {"bit_identical": True, "max_abs_loss_diff": 0.0, "steps": 2, "test_mean_r": [0.5, 0.5]}
+  images = [_finetune_workdir(tmp_path / "i0", [0.5, 0.25], {"us": [0.5, 1.0]}),
+            _finetune_workdir(tmp_path / "i1", [0.5, 0.25 + 2**-20], {"us": [0.5, 1.0]})]
+  report = check_determinism.compare_finetuning(images)  # one loss a last bit apart: not identical
+  assert not report["bit_identical"] and report["max_abs_loss_diff"] == 2**-20
+  assert report["test_mean_r"] == [0.75, 0.75]
