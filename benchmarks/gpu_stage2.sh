@@ -15,13 +15,10 @@
 # results.json, results.md, runs/*/results.json and the log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu_out}
 LIMIT=${LIMIT:-540}
 PARTS=${PARTS:-images,texts}
-mkdir -p "$OUT"
 start=$(date +%s)
 source benchmarks/gpu_setup.sh || exit 1
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$OUT/nvidia_smi.csv" 2>&1
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=.4  # two processes, one GPU
 declare -A cmd=(
   [images]="launch/content.py --modality=images --accelerator=gpu stage1=checkpoints/mapping --workdir=checkpoints/images_finetune"
