@@ -56,6 +56,7 @@ def compare_finetuning(dirs: list[pathlib.Path]) -> dict:
   runs = [metrics(d) for d in dirs]
   tests = [[r["test"] for r in json.loads((d / "results.json").read_text())["runs"]] for d in dirs]
   losses = [np.asarray([rec["loss"] for name in sorted(r) for rec in r[name]]) for r in runs]
+
   def mean_r(test):
     return np.mean([np.mean(v) for v in test.values()]) if isinstance(test, dict) else np.mean(test)
 

@@ -43,9 +43,9 @@ def ask_deterministic_gpu_kernels() -> None:
   reductions vary from run to run: measured on an H100, one seed of image fine-tuning gave test r
   .410 and .406 (losses apart by up to .017) without it, text fine-tuning losses apart by 2.7e-5,
   and bit-identical runs with it; the cost is 1-25% of fine-tuning's rate and 57% of stage 1's
-  (seconds either way; README, "Stage-2 tables and GPU determinism"). XLA reads XLA_FLAGS when the backend starts, so this
-  must run before; a setting of the option already in XLA_FLAGS wins, so
-  XLA_FLAGS=--xla_gpu_deterministic_ops=false restores XLA's default. Other platforms ignore it."""
+  (seconds either way; README, "Stage-2 tables and GPU determinism"). XLA reads XLA_FLAGS when
+  the backend starts, so this must run before; a setting of the option already in XLA_FLAGS wins,
+  so XLA_FLAGS=--xla_gpu_deterministic_ops=false restores XLA's default. Other platforms ignore it."""
   flags = os.environ.get("XLA_FLAGS", "")
   if "xla_gpu_deterministic_ops" not in flags:
     os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
