@@ -20,9 +20,9 @@ import statistics
 import subprocess
 import sys
 
+from check_determinism import GPU_KERNEL_SETTINGS as SETTINGS, env_with_xla_flags
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SETTINGS = {"xla_default_kernels": "--xla_gpu_deterministic_ops=false",
-            "deterministic_ops": "--xla_gpu_deterministic_ops=true"}
 
 
 def rates(report: dict) -> dict[str, float]:
@@ -61,7 +61,7 @@ def main(argv=None) -> dict:
   reports = {name: [] for name in SETTINGS}
   for i in range(args.rounds):
     for name, flag in SETTINGS.items():
-      env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip(), PYTHONUNBUFFERED="1")
+      env = env_with_xla_flags(flag, PYTHONUNBUFFERED="1")
       json_path = out / f"bench_gpu_{name}_{i}.json"
       print(f"round {i + 1}/{args.rounds}: {flag}", flush=True)
       subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), f"--out={json_path}", *bench_flags],

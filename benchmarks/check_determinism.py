@@ -66,6 +66,17 @@ def compare_finetuning(dirs: list[pathlib.Path]) -> dict:
           "test_mean_r": [float(np.mean([mean_r(test) for test in t])) for t in tests]}
 
 
+# Both settings of XLA's GPU kernel choice, named as the reports name them (also used by
+# bench_deterministic_ops.py, which times them).
+GPU_KERNEL_SETTINGS = {"xla_default_kernels": "--xla_gpu_deterministic_ops=false",
+                       "deterministic_ops": "--xla_gpu_deterministic_ops=true"}
+
+
+def env_with_xla_flags(flags: str, **extra) -> dict:
+  """This process's environment with `flags` appended to XLA_FLAGS (read by a child's XLA once)."""
+  return dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip(), **extra)
+
+
 COMMANDS = {"mapping": ("launch/mapping.py", "baseline_epochs=0"),
             "images": ("scripts/finetune_image.py", "conditions=Sng", "datasets=bass_us_va", "export="),
             "texts": ("scripts/finetune_text.py", "conditions=Sng", "datasets=emobank_vad", "export=")}
@@ -83,14 +94,12 @@ def main(argv=None) -> dict:
   out = pathlib.Path(args.out).resolve()
   variants = {"default": ""}
   if args.accelerator == "gpu":  # both settings explicit: the launchers ask for deterministic ops
-    variants = {"xla_default_kernels": "--xla_gpu_deterministic_ops=false",
-                "deterministic_ops": "--xla_gpu_deterministic_ops=true"}
+    variants = GPU_KERNEL_SETTINGS
   out.mkdir(parents=True, exist_ok=True)
   procs, t0 = {}, time.perf_counter()
   for name, flags in variants.items():
     for i in range(args.runs):
-      env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip(),
-                 XLA_PYTHON_CLIENT_MEM_FRACTION=args.mem_fraction, PYTHONUNBUFFERED="1")
+      env = env_with_xla_flags(flags, XLA_PYTHON_CLIENT_MEM_FRACTION=args.mem_fraction, PYTHONUNBUFFERED="1")
       workdir = out / f"{name}_{i}"
       log = open(out / f"{name}_{i}.log", "w")
       cmd = [sys.executable, str(ROOT / COMMANDS[args.stage][0]), f"--accelerator={args.accelerator}",
