@@ -8,10 +8,10 @@ JAX_PROCESS_ID, the variables `emojax.mesh.maybe_initialize_distributed` reads o
 cluster manager describes (on several GPU machines, set the same three by hand). The global mesh
 then spans every process's devices and the CPU collectives run over Gloo, so this exercises the
 multi-host code path — process 0 coordinating, writing logs, results and checkpoints — without a
-second machine. `--devices-per-process=k` gives each process k fake CPU devices. Process 0 prints
-to this terminal; the others' output is printed after they finish, each line tagged. If one
-process fails, the others are stopped (they would otherwise wait forever in a collective) and
-this command exits with the failing status.
+second machine. `--devices-per-process=k` gives each process k fake CPU devices (the caller's
+other XLA_FLAGS are kept). Process 0 prints to this terminal; the others' output is printed after
+they finish, each line tagged. If one process fails, the others are stopped (they would otherwise
+wait forever in a collective) and this command exits with the failing status.
 """
 
 import argparse
@@ -57,6 +57,13 @@ def wait_all(procs: list[subprocess.Popen], timeout: float | None) -> int:
   return 128 - status if status < 0 else status  # killed by a signal: the shell's convention
 
 
+def with_device_count(xla_flags: str, count: int) -> str:
+  """`xla_flags` with its host device count (if any) replaced by `count`; the caller's other XLA
+  flags reach every process unchanged."""
+  kept = [f for f in xla_flags.split() if not f.startswith("--xla_force_host_platform_device_count")]
+  return " ".join([*kept, f"--xla_force_host_platform_device_count={count}"])
+
+
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--processes", type=int, default=2)
@@ -74,7 +81,7 @@ def main() -> None:
   base = {**os.environ, "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{free_port()}",
           "JAX_NUM_PROCESSES": str(args.processes), "PYTHONUNBUFFERED": "1"}
   if args.devices_per_process:
-    base["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices_per_process}"
+    base["XLA_FLAGS"] = with_device_count(os.environ.get("XLA_FLAGS", ""), args.devices_per_process)
   with tempfile.TemporaryDirectory() as logs:
     procs, outs = [], []
     for i in range(args.processes):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import emojax
-from conftest import ROOT, launch
+from conftest import ROOT, launch, one_device_env
 from emojax import content_data, content_plan, mesh as mesh_lib
 from emojax import train_content as tc
 
@@ -148,7 +148,7 @@ def test_sigterm_mid_run_then_rerun_equals_an_uninterrupted_run(tiny_stage1, fea
   straight = launch("launch/content.py", f"--workdir={tmp_path / 'straight'}", *args)
   assert straight.returncode == 0, straight.stderr[-3000:]
   killed = tmp_path / "killed"
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = one_device_env()
   proc = subprocess.Popen([sys.executable, str(ROOT / "launch" / "content.py"), "--accelerator=cpu",
                            f"--workdir={killed}", *args], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -196,7 +196,7 @@ epochs.run_epochs(state, start, 5, lambda s, e: ({"w": s["w"] + 1.0}, None), lam
 def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(tmp_path):
   from emojax import epochs
   directory = tmp_path / "checkpoints"
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+  env = one_device_env(PYTHONPATH=str(ROOT))
   proc = subprocess.run([sys.executable, "-c", KILLED_IN_SAVE, str(directory)], env=env,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 9, proc.stderr[-3000:]

@@ -4,19 +4,18 @@ and the result must be the single-process, single-device run of the same config 
 stage-2 run alike — with process 0 alone printing the summary."""
 
 import json
-import os
 import subprocess
 import sys
 
 import jax
 import numpy as np
 
-from conftest import ROOT, TINY_WORDS
+from conftest import ROOT, TINY_WORDS, launcher_module, one_device_env
 from emojax import train_content
 
 
 def _two_processes(*launcher_args: str) -> subprocess.CompletedProcess:
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = one_device_env()
   cmd = [sys.executable, str(ROOT / "launch" / "local_cluster.py"), "--processes=2",
          "--devices-per-process=2", "--timeout=400", *launcher_args]
   return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=450)
@@ -72,6 +71,14 @@ def test_a_failing_process_stops_the_cluster(tmp_path):
                         "pairs=de_vad_be5", "batch_size=30")
   assert proc.returncode != 0
   assert "batch size 30 is not divisible by the 4 devices" in proc.stdout + proc.stderr
+
+
+def test_cluster_keeps_the_callers_xla_flags():
+  """Each process gets the requested device count; the caller's other XLA flags reach it too."""
+  with_device_count = launcher_module("launch/local_cluster.py").with_device_count
+  assert with_device_count("", 2) == "--xla_force_host_platform_device_count=2"
+  assert with_device_count("--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0", 2) == (
+      "--xla_backend_optimization_level=0 --xla_force_host_platform_device_count=2")
 
 
 def test_put_batch_shards_rows_and_to_host_gathers_them():

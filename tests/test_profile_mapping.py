@@ -3,8 +3,6 @@ private API that may change with a jax upgrade: run it once, as a user would (on
 own process), so a break shows up here rather than in the README's numbers. And the floor that
 bench_step_floor.py times must be the step's own matmuls."""
 
-import os
-import pathlib
 import re
 import subprocess
 import sys
@@ -12,11 +10,11 @@ import sys
 import jax
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import ROOT, one_device_env
 
 
 def test_profile_finds_matmuls_and_adam():
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = one_device_env()
   run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_mapping_step.py"),
                         "--calls=1", "--top=3"], env=env, capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]

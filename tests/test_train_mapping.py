@@ -1,8 +1,6 @@
 """Stage 1 end to end: sharded step equivalence, launcher train/save/resume, and emojax.load."""
 
 import json
-import os
-import pathlib
 import subprocess
 import sys
 
@@ -14,7 +12,7 @@ import pytest
 import emojax
 from emojax import codec, mapping_data, mesh as mesh_lib, train_mapping
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import ROOT, one_device_env
 TINY = ["pairs=de_vad_be5,es_va_be5", "steps=4", "eval_every=2", "checkpoint_every=1",
         "baseline_epochs=1"]
 
@@ -48,7 +46,7 @@ def test_batch_must_divide_over_devices():
 
 
 def _launch(workdir, *extra):
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = one_device_env()
   cmd = [sys.executable, str(ROOT / "launch" / "mapping.py"), f"--workdir={workdir}",
          "--accelerator=cpu", "--seeds=0,1", *TINY, *extra]
   return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -182,7 +180,7 @@ def test_sigterm_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
   import time
   args = ["--seeds=0", "pairs=de_vad_be5", "steps=200", "eval_every=4", "checkpoint_every=5",
           "baseline_epochs=0"]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = one_device_env()
   cmd = [sys.executable, str(ROOT / "launch" / "mapping.py"), "--accelerator=cpu"]
   killed = tmp_path / "killed"
   proc = subprocess.Popen(cmd + [f"--workdir={killed}", *args], env=env,
