@@ -17,7 +17,9 @@ def test_two_cpu_runs_are_bit_identical(tmp_path, monkeypatch):
   import jax
   jax.devices()  # this process keeps its 8 fake devices: its backend starts before XLA_FLAGS changes
   monkeypatch.setenv("JAX_PLATFORMS", "cpu")  # the script sets it for its comparison; restored after
-  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")  # the runs: one device
+  # The runs: one device, at XLA's default optimisation level (not the suite's level 0), so this
+  # checks the reproducibility the launchers give users.
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
   report = check_determinism.main(["--accelerator=cpu", f"--out={tmp_path}", "steps=20", "eval_every=10"])
   assert list(report["variants"]) == ["default"]  # the deterministic-ops variant is GPU only
   variant = report["variants"]["default"]

@@ -14,7 +14,7 @@ from conftest import ROOT, one_device_env
 
 
 def test_profile_finds_matmuls_and_adam():
-  env = one_device_env()
+  env = one_device_env(XLA_FLAGS="")  # the profile users get: XLA's default optimisation level
   run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_mapping_step.py"),
                         "--calls=1", "--top=3"], env=env, capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
