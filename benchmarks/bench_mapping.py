@@ -35,6 +35,7 @@ def compiled_epoch(cfg=None):
     sys.path.insert(0, str(ROOT))
   import jax
   from emojax import mapping_data, mesh as mesh_lib, train_mapping
+  mesh_lib.ask_xla_defaults()  # the launchers' XLA options (read when the backend starts, next)
   cfg = cfg or train_mapping.MappingConfig()
   pairs = [mapping_data.load_pair(p) for p in cfg.pairs]
   mesh = mesh_lib.make_mesh()

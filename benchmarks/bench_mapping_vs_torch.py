@@ -147,6 +147,7 @@ def main() -> None:
   threads = [int(t) for t in args.torch_threads.split(",")]
   load_start = os.getloadavg()
   t_start = time.perf_counter()
+  mesh_lib.ask_xla_defaults()  # ours as the launchers run it (XLA reads these when it starts)
 
   pairs = [mapping_data.load_pair(name) for name in mapping_data.DEFAULT_PAIRS]
   datasets = torch_codec.load_datasets()

@@ -29,17 +29,19 @@ def test_two_cpu_runs_are_bit_identical(tmp_path, monkeypatch):
   assert json.loads((tmp_path / "determinism.json").read_text()) == report
 
 
-def test_launchers_ask_for_deterministic_gpu_kernels(monkeypatch):
+def test_launchers_ask_for_xla_defaults(monkeypatch):
+  """Deterministic GPU kernels and full-width CPU vectors are added; a user's setting is kept."""
   from emojax import mesh
+  defaults = "--xla_gpu_deterministic_ops=true --xla_cpu_prefer_vector_width=512"
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
-  mesh.ask_deterministic_gpu_kernels()
-  assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=8 --xla_gpu_deterministic_ops=true"
-  monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")  # the user's choice is kept
-  mesh.ask_deterministic_gpu_kernels()
-  assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false"
+  mesh.ask_xla_defaults()
+  assert os.environ["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=8 {defaults}"
+  monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false --xla_cpu_prefer_vector_width=256")
+  mesh.ask_xla_defaults()
+  assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false --xla_cpu_prefer_vector_width=256"
   monkeypatch.delenv("XLA_FLAGS")
-  mesh.ask_deterministic_gpu_kernels()
-  assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
+  mesh.ask_xla_defaults()
+  assert os.environ["XLA_FLAGS"] == defaults
 
 
 def _finetune_workdir(path, losses, test):
