@@ -1,5 +1,5 @@
 """What XLA's deterministic GPU kernels cost in speed. The launchers ask for them
-(`emojax.mesh.ask_deterministic_gpu_kernels`: XLA_FLAGS=--xla_gpu_deterministic_ops=true) because
+(`emojax.mesh.XLA_DEFAULTS`: XLA_FLAGS=--xla_gpu_deterministic_ops=true) because
 image fine-tuning was not reproducible without them (README, "Determinism"). This runs
 benchmarks/bench_gpu.py in fresh processes (XLA reads its flags once per process), alternating
 --xla_gpu_deterministic_ops=false and =true for --rounds rounds, and prints every measurement's

@@ -46,6 +46,8 @@ def inputs(B: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def jax_workloads() -> tuple[dict[str, Callable[[], None]], str]:
+    from emojax import mesh
+    mesh.ask_xla_defaults()  # ours as the launchers run it (XLA reads these when it starts)
     import jax
     import jax.numpy as jnp
     import optax

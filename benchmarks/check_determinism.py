@@ -1,7 +1,7 @@
 """Same seed, same config, same machine: bit-identical results? Runs a launcher several times at
 once (one process each, same seed and overrides) and compares what they wrote. On a GPU it runs
 both settings of XLA_FLAGS=--xla_gpu_deterministic_ops: true (what the launchers ask for,
-`emojax.mesh.ask_deterministic_gpu_kernels`) and false (XLA's own default, whose kernels may
+`emojax.mesh.XLA_DEFAULTS`) and false (XLA's own default, whose kernels may
 reduce in a different order from run to run).
 
   --stage=mapping (default): `launch/mapping.py` (seed 0, no baselines); the exported parameters
