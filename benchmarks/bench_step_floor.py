@@ -22,8 +22,8 @@ one per parameter per step, and it is the costliest operation of the update).
 The floor, the faster GEMMs of (2) plus (3), is the step's unavoidable work done at library
 speed: what an implementation cannot go below on this core without dropping work, changing its
 arithmetic, or writing GEMM and Adam kernels that beat the best of OpenBLAS and XLA and XLA's
-fused loop on these shapes. The rest of our step is losses, dropout, gathers and per-kernel overhead. With (4) measured alongside, the
-floor bounds the ratio over PyTorch under the same load: PyTorch's time per step / floor.
+fused loop on these shapes. The rest of our step is losses, dropout, gathers and per-kernel
+overhead. With (4) measured alongside, the floor bounds the ratio over PyTorch under the same load: PyTorch's time per step / floor.
 """
 
 from __future__ import annotations
@@ -235,8 +235,8 @@ def main() -> None:
   print(f"Load average at end {' / '.join(f'{x:.2f}' for x in os.getloadavg())}; jax {jax.__version__}.")
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(
-        {"ours_s": ours, "gemm_s": gemm, "xla_gemm_s": xla_gemm, "adam_s": adam, "gemms": gemms, "flops": flops,
-         "params": n_params, "torch_s": torch_s, **reference,
+        {"ours_s": ours, "gemm_s": gemm, "xla_gemm_s": xla_gemm, "adam_s": adam, "gemms": gemms,
+         "flops": flops, "params": n_params, "torch_s": torch_s, **reference,
          "load_end": os.getloadavg()}, indent=2))
 
 

@@ -40,7 +40,7 @@ def start(accelerator: str | None) -> None:
 
 # XLA options every launcher asks for before the backend starts; a setting of the same option
 # already in XLA_FLAGS wins (e.g. XLA_FLAGS=--xla_gpu_deterministic_ops=false restores XLA's
-# default). Each changes speed only where it applies and is ignored elsewhere.
+# default). Each applies to one platform and is ignored on the others.
 XLA_DEFAULTS = {
     # Same seed, same results on a GPU too. Without it XLA's GPU backend may pick kernels whose
     # reductions vary from run to run: measured on an H100, one seed of image fine-tuning gave
@@ -48,10 +48,10 @@ XLA_DEFAULTS = {
     # runs with it; the cost is 1-25% of fine-tuning's rate and 57% of stage 1's (seconds either
     # way; README, "Stage-2 tables and GPU determinism").
     "xla_gpu_deterministic_ops": "true",
-    # XLA's CPU code generator caps vectors at 256 bits by default (wide vectors once slowed
-    # some Intel cores); on a CPU with AVX-512 the full width made the stage-1 step 19% faster
-    # on the AMD EPYC (Zen 5) this project is measured on, with bit-identical results for stage 1
-    # and words stage 2 (README, "Speed (stage 1)"). Without AVX-512 it changes nothing.
+    # XLA's CPU code generator prefers 256-bit vectors by default; on a CPU with AVX-512 the full
+    # width made the stage-1 step 19% faster on the AMD EPYC (Zen 5) this project is measured on,
+    # with the same results for stage 1 and words stage 2 and text fine-tuning's equal but for
+    # the last bits (README, "Speed (stage 1)"). Without AVX-512 it changes nothing.
     "xla_cpu_prefer_vector_width": "512",
 }
 
