@@ -2,7 +2,7 @@
 
 Reads top to bottom: config -> data on the mesh -> one compiled *epoch* (a `lax.scan` of
 `eval_every` train steps, each drawing its batch from one mapping dataset chosen at random on
-device via `lax.switch`, followed by dev evaluation of every direction and an on-device update of
+device, followed by dev evaluation of every direction and an on-device update of
 the best state) -> host loop with progress, metrics.jsonl and Orbax checkpoints (latest state,
 resumable) -> test evaluation of the best state. The train step is a pure function of a plain
 pytree state, jitted with NamedShardings (batch over `data`, everything else replicated) and a
@@ -132,6 +132,11 @@ def mean_score(scores_DxW, mask_DxW) -> jax.Array:
   return jnp.mean(jnp.sum(scores_DxW * mask_DxW, 1) / jnp.sum(mask_DxW, 1))
 
 
+# Train steps per iteration of the epoch's loop: 2 halves the loop's per-iteration overhead
+# (measured: ~2,250 -> ~2,550 steps/s on CPU; benchmarks/bench_step_variants.py times others).
+SCAN_UNROLL = 2
+
+
 def make_optimizer(cfg: MappingConfig) -> optax.GradientTransformation:
   return optax.adam(cfg.learning_rate)
 
@@ -203,10 +208,10 @@ def make_epoch_fn(cfg: MappingConfig, packing: codec.Packing, mesh: jax.sharding
     drop_condition_SxB = jax.random.bernoulli(k_cond, cfg.condition_dropout, (S, B))
     masks = codec.dropout_masks(k_drop, cfg.codec, (S, B, 2))  # per layer [S, B, 2 encoders, width]
     # Only what a step changes is carried through the loop; the best state waits outside it.
-    # unroll=2 halves the loop's per-iteration overhead (measured: ~2,250 -> ~2,550 steps/s on CPU).
     carry = (state["params"], state["opt"], state["step"])
     (params, opt, step), (loss_S, terms_S) = jax.lax.scan(
-        lambda c, draws: train_step(c, draws, train), carry, (d_S, u_SxB, drop_condition_SxB, masks), unroll=2)
+        lambda c, draws: train_step(c, draws, train), carry, (d_S, u_SxB, drop_condition_SxB, masks),
+        unroll=SCAN_UNROLL)
     state = {**state, "params": params, "opt": opt, "step": step}
     dev_score = mean_score(*evaluate(params, cfg, packing, dev))
     improved = dev_score > state["best_score"]

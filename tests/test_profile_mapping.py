@@ -1,14 +1,18 @@
 """The stage-1 profile script (benchmarks/profile_mapping_step.py) reads jaxlib's trace format, a
 private API that may change with a jax upgrade: run it once, as a user would (one CPU device, its
 own process), so a break shows up here rather than in the README's numbers. And the floor that
-bench_step_floor.py times must be the step's own matmuls."""
+bench_step_floor.py times must be the step's own matmuls, and the Adam variant that
+bench_step_variants.py times must be Adam."""
 
 import re
 import subprocess
 import sys
 
+import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from conftest import ROOT, one_device_env
 
@@ -59,3 +63,21 @@ def test_floor_gemms_are_the_steps_matmuls():
            for m, k, n in bench_step_floor.step_gemms(state["params"], cfg, packing)]
   assert len(floor) == 19
   assert sorted(step_dots) == sorted(floor)
+
+
+def test_torch_arranged_adam_is_optax_adam_but_for_rounding():
+  sys.path.insert(0, str(ROOT / "benchmarks"))
+  import bench_step_variants
+
+  rng = np.random.default_rng(0)
+  params = {"w": jnp.asarray(rng.standard_normal((4, 3)), jnp.float32), "b": jnp.zeros(3)}
+  ours, theirs = optax.adam(1e-3), bench_step_variants.torch_arranged_adam(1e-3)
+  p_ours, p_theirs, s_ours, s_theirs = params, params, ours.init(params), theirs.init(params)
+  for _ in range(20):
+    grads = jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape), jnp.float32), params)
+    u_ours, s_ours = ours.update(grads, s_ours, p_ours)
+    u_theirs, s_theirs = theirs.update(grads, s_theirs, p_theirs)
+    p_ours, p_theirs = optax.apply_updates(p_ours, u_ours), optax.apply_updates(p_theirs, u_theirs)
+    chex.assert_trees_all_close(u_theirs, u_ours, rtol=1e-5, atol=1e-9)
+  chex.assert_trees_all_close(p_theirs, p_ours, rtol=1e-6)
+  assert not np.allclose(p_ours["w"], params["w"])  # the updates did move the parameters
