@@ -13,7 +13,8 @@ in alternating rounds so that load from other processes hits all three alike:
    shapes derived from the model's parameter shapes (forward, weight gradient and input gradient
    of each Dense layer of the two encoders a step uses, the heads' matmul and its two gradients);
 3. the step's Adam update alone: `optax.adam` on a pytree of the model's parameter shapes, in a
-   compiled `lax.scan` (XLA fuses it into one loop per leaf; a sqrt and a division per parameter).
+   compiled `lax.scan` (XLA fuses it into one loop per leaf; a sqrt and three divisions per
+   parameter, two of them by the bias corrections).
 Two reference rates put the floor in context: OpenBLAS on one large GEMM (512^3, near this
 core's peak) and numpy's square root over as many floats as the model has parameters (Adam needs
 one per parameter per step, and it is the costliest operation of the update).
@@ -23,7 +24,8 @@ The floor, the faster GEMMs of (2) plus (3), is the step's unavoidable work done
 speed: what an implementation cannot go below on this core without dropping work, changing its
 arithmetic, or writing GEMM and Adam kernels that beat the best of OpenBLAS and XLA and XLA's
 fused loop on these shapes. The rest of our step is losses, dropout, gathers and per-kernel
-overhead. With (4) measured alongside, the floor bounds the ratio over PyTorch under the same load: PyTorch's time per step / floor.
+overhead. With (4) measured alongside, the floor bounds the ratio over PyTorch under the same
+load: PyTorch's time per step / floor.
 """
 
 from __future__ import annotations
