@@ -1,16 +1,18 @@
 """What XLA's deterministic GPU kernels cost in speed. The launchers ask for them
 (`emojax.mesh.XLA_DEFAULTS`: XLA_FLAGS=--xla_gpu_deterministic_ops=true) because
-image fine-tuning was not reproducible without them (README, "Determinism"). This runs
+fine-tuning was not reproducible without them (benchmarks/README.md, GPU table). This runs
 benchmarks/bench_gpu.py in fresh processes (XLA reads its flags once per process), alternating
 --xla_gpu_deterministic_ops=false and =true for --rounds rounds, and prints every measurement's
 rate under both settings and their ratio (deterministic / default; < 1 = the kernels cost speed).
 
   python benchmarks/bench_deterministic_ops.py --out=$OUT [--rounds=2] [bench_gpu.py flags]
-  bash benchmarks/gpu_deterministic_ops.sh          # on a GPU machine (setup, then this script)
+  bash benchmarks/gpu.sh deterministic-ops          # on a GPU machine (setup, then this script)
 
 Writes <out>/deterministic_ops.json and each process's bench_gpu JSON. On a CPU the flag does
 nothing, so the ratios there are run-to-run noise.
 """
+
+from __future__ import annotations
 
 import argparse
 import json

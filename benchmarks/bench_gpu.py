@@ -1,7 +1,7 @@
 """The GPU check of issue #7: stage-1 steps/s, text fine-tuning examples/s and MFU in bf16, image
 fine-tuning images/s, written as one JSON file.
 
-  bash benchmarks/gpu_check.sh                                  # on a GPU machine: JSON in $OUT
+  bash benchmarks/gpu.sh check                                  # on a GPU machine: JSON in $OUT
   python benchmarks/bench_gpu.py --out=gpu.json [--peak-tflops=989]   # any platform
   python benchmarks/bench_gpu.py --smoke --out=/tmp/smoke.json        # tiny, CPU: what the test runs
 

@@ -3,13 +3,16 @@
 Runs `train_content.run` end to end in a fresh workdir per vector set, exactly what
 `python launch/content.py --modality=words vectors=<v>` does, with JAX's persistent compilation
 cache OFF (a first run's compile time is included) but the feature cache kept between runs unless
---fresh-features. Writes benchmarks/bench_words.json: machine, versions, and per vector set the
-wall time and its phases, the load average around it (the machine is shared), the condition means
-and the VADER check. Runs of other vector sets already in the file are kept.
+--fresh-features. Writes <root>/bench_words.json (default root: checkpoints/bench_words): machine,
+versions, and per vector set the wall time and its phases, the load average around it (the
+machine is shared), the condition means and the VADER check. Runs of other vector sets already in
+the file are kept.
 
     .venv/bin/python -m benchmarks.bench_words                        # glove50 and spacy300, 3 seeds
     .venv/bin/python -m benchmarks.bench_words --vectors=glove50 epochs=10   # overrides as name=value
 """
+
+from __future__ import annotations
 
 import argparse
 import datetime
@@ -24,8 +27,7 @@ import jax
 
 from emojax import config, train_content
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -34,12 +36,12 @@ def main() -> None:
   ap.add_argument("--root", default=str(ROOT / "checkpoints" / "bench_words"),
                   help="workdirs go to <root>/<vectors> (wiped first)")
   ap.add_argument("--stage1", default=str(ROOT / "checkpoints" / "mapping"))
-  ap.add_argument("--out", default=str(HERE / "bench_words.json"))
+  ap.add_argument("--out", default=None, help="default <root>/bench_words.json")
   ap.add_argument("--fresh-features", action="store_true", help="recompute cached word features")
   ap.add_argument("overrides", nargs="*", metavar="name=value")
   args = ap.parse_args()
 
-  path = pathlib.Path(args.out)
+  path = pathlib.Path(args.out or pathlib.Path(args.root) / "bench_words.json")
   kept = json.loads(path.read_text())["runs"] if path.exists() else {}
   out = {"what": "whole stage-2 word experiment: train_content.run, every dataset/condition/seed",
          "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -71,7 +73,7 @@ def main() -> None:
     print(f"{vectors}: {wall:.0f} s, test mean r " +
           ", ".join(f"{c} {m:.3f}" for c, m in out["runs"][vectors]["test_mean_r"].items() if m))
     path.write_text(json.dumps(out, indent=2) + "\n")  # after every run: partial results survive
-  print(f"wrote {args.out}")
+  print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ reduce in a different order from run to run).
 
   --stage=mapping (default): `launch/mapping.py` (seed 0, no baselines); the exported parameters
       are compared leaf by leaf.
-  --stage=images: `scripts/finetune_image.py` (Sng on the US raters, seed 0, no export);
-  --stage=texts: `scripts/finetune_text.py` (Sng on EmoBank, seed 0, no export): for both, every
+  --stage=images: configs/images_finetune.py (Sng on the US raters, seed 0, no export);
+  --stage=texts: configs/texts_finetune.py (Sng on EmoBank, seed 0, no export): for both, every
       step's loss and dev r (metrics.jsonl) and the test r are compared.
 
   python benchmarks/check_determinism.py --accelerator=cpu --out=/tmp/det steps=200
@@ -18,6 +18,8 @@ reduce in a different order from run to run).
 Writes <out>/determinism.json: per variant, whether every run equals the first bit for bit, and
 the largest difference (parameters, or losses) and each run's test mean r.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
@@ -78,8 +80,10 @@ def env_with_xla_flags(flags: str, **extra) -> dict:
 
 
 COMMANDS = {"mapping": ("launch/mapping.py", "baseline_epochs=0"),
-            "images": ("scripts/finetune_image.py", "conditions=Sng", "datasets=bass_us_va", "export="),
-            "texts": ("scripts/finetune_text.py", "conditions=Sng", "datasets=emobank_vad", "export=")}
+            "images": ("launch/content.py", "--config=configs/images_finetune.py", "conditions=Sng",
+                       "datasets=bass_us_va", "export="),
+            "texts": ("launch/content.py", "--config=configs/texts_finetune.py", "conditions=Sng",
+                      "datasets=emobank_vad", "export=")}
 COMPARE = {"mapping": compare_mapping, "images": compare_finetuning, "texts": compare_finetuning}
 
 

@@ -9,7 +9,10 @@ padded to a power of two so repeated calls reuse a few compiled shapes. A stage-
 a `ContentModel` (words, texts or images; `FinetunedTextModel` / `FinetunedImageModel` for a
 fine-tuned text / image encoder) that adds `embed(items, modality)` and `predict(items, modality,
 fmt)` on top of the stage-1 API, after checking that its stage-1 checkpoint is the one it was
-trained against.
+trained against; a new-format workdir loads as a `NewFormatModel` (a stage-2 text model plus the
+formats `emojax.new_format` learned onto it). A model carries the declarations of its formats
+from its `model.json` (`layout.format`): loading never changes the global format registry.
+This module imports no trainer (no optimizer): the trainers read their frozen models through it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import checkpoint, codec, content_data, formats, train_content, train_mapping
+from emojax import checkpoint, codec, content_data, content_model, format_head, formats, image_data
+from emojax import text_data
+from emojax.run_configs import ContentConfig, FinetuneImageConfig, MappingConfig, saved_config
+
+# model.json feature kinds of fine-tuned encoders (`finetune_text.FEATURE_KIND`,
+# `finetune_image.FEATURE_KIND`): these load as FinetunedTextModel / FinetunedImageModel.
+TEXT_FINETUNED, IMAGE_FINETUNED = "minilm_finetuned", "mobilenet_finetuned"
 
 
 def padded_size(n: int) -> int:
@@ -33,14 +42,15 @@ def padded_size(n: int) -> int:
 
 class EmotionModel:
 
-  def __init__(self, workdir: pathlib.Path, meta: dict, params, cfg: train_mapping.MappingConfig):
+  def __init__(self, workdir: pathlib.Path, meta: dict, params, cfg: MappingConfig):
     self.workdir, self.meta, self.params, self.config = workdir, meta, params, cfg
-    self.layout = formats.head_layout(meta["formats"])
+    declared = checkpoint.declared_formats(meta)
+    self.layout = formats.head_layout([declared[n] for n in meta["formats"]])
     self.packing = codec.Packing.of(self.layout, tuple(meta.get("conditions", ())))
 
   @property
   def formats(self) -> dict[str, formats.LabelFormat]:
-    return {n: formats.get_format(n) for n in self.layout.formats}
+    return {n: self.layout.format(n) for n in self.layout.formats}
 
   def __repr__(self) -> str:
     return f"EmotionModel({str(self.workdir)!r}, formats={list(self.layout.formats)})"
@@ -48,7 +58,7 @@ class EmotionModel:
   def _format(self, name: str) -> formats.LabelFormat:
     if name not in self.layout.formats:
       raise ValueError(f"unknown label format {name!r}; this model knows {list(self.layout.formats)}")
-    return formats.get_format(name)
+    return self.layout.format(name)
 
   def _check_labels(self, values, fmt: formats.LabelFormat) -> np.ndarray:
     y = np.asarray(values, dtype=np.float32)
@@ -135,7 +145,7 @@ class ContentModel(EmotionModel):
     self.workdir, self.stage1, self.content_meta, self.content_config = workdir, stage1, meta, cfg
     self.modality = meta["modality"]
     self.encoder_params = encoder_params
-    self._module = train_content.encoder_module(cfg.encoder, stage1.config.codec.embedding_dim)
+    self._module = content_model.encoder_module(cfg.encoder, stage1.config.codec.embedding_dim)
 
   def __repr__(self) -> str:
     return (f"ContentModel({str(self.workdir)!r}, modality={self.modality!r}, encoder="
@@ -181,14 +191,12 @@ class ContentModel(EmotionModel):
     return x, found, items
 
   def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
-    from emojax import text_data
     return text_data.text_features(items, max_length, notice=notice)
 
   def _image_features(self, items) -> tuple[np.ndarray, np.ndarray, list]:
     """Images: a path, an HxW / HxWxC array (C = 1, 3 or 4; uint8 or float in [0, 1]), an NxHxWxC
     array, or a list of these, any size. MobileNetV2 pooled features as in training; an unreadable
     file raises a ValueError naming it."""
-    from emojax import image_data
     if isinstance(items, (str, pathlib.Path)) or (isinstance(items, np.ndarray) and items.ndim in (2, 3)):
       items = [items]
     items = list(items)
@@ -201,7 +209,6 @@ class ContentModel(EmotionModel):
     return x, np.ones(len(items), bool), items
 
   def _pooled_image_features(self, items: list) -> np.ndarray:
-    from emojax import image_data
     return image_data.image_features(items)
 
   def embed_features(self, x_NxD) -> np.ndarray:
@@ -261,7 +268,7 @@ class FinetunedImageModel(FinetunedModel):
   its trained image size, then Dense 100."""
 
   def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, params, cfg):
-    from emojax.encoders import mobilenet
+    from emojax.encoders import mobilenet  # PIL and the port: only image models need them
     super().__init__(workdir, meta, stage1, params, cfg)
     self._backbone = mobilenet.MobileNetFeatures(params=params["backbone"],
                                                  crop=meta["feature"]["image_size"])
@@ -275,7 +282,7 @@ class FinetunedTextModel(FinetunedModel):
   Dense 100."""
 
   def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, params, cfg):
-    from emojax.encoders import bert
+    from emojax.encoders import bert  # tokenizers and safetensors: only text models need them
     super().__init__(workdir, meta, stage1, params, cfg)
     self.bert_params = params["bert"]
     self.bert_config = bert.BertConfig(**meta["feature"]["bert"])
@@ -288,7 +295,6 @@ class FinetunedTextModel(FinetunedModel):
 
   def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
     """Pooled output of the fine-tuned BERT, batches of <= 64 padded to a power of two."""
-    from emojax import text_data
     from emojax.encoders import bert
     t = bert.tokenize(items, max_length)  # empty strings and tokenless texts raise here
     if t.truncated_B.any():
@@ -304,16 +310,76 @@ class FinetunedTextModel(FinetunedModel):
     return np.concatenate(out)
 
 
+class NewFormatModel(ContentModel):
+  """A base text model plus formats learned onto its frozen space (`emojax.new_format`): every
+  method of ContentModel / EmotionModel (`predict`, `map_labels`, `embed_labels`,
+  `decode_embeddings`) takes the new formats too, in either role; the base's own formats run
+  exactly as in the base model."""
+
+  def __init__(self, workdir: pathlib.Path, meta: dict, base: ContentModel, params: dict):
+    super().__init__(base.workdir, base.content_meta, base.stage1, base.encoder_params,
+                     base.content_config)
+    self.workdir, self.base, self.new_meta, self.new_params = workdir, base, meta, params
+    declared = checkpoint.declared_formats(meta)
+    self.new_formats = {n: declared[n] for n in meta["formats"]}
+
+  @property
+  def formats(self) -> dict[str, formats.LabelFormat]:
+    return {**super().formats, **self.new_formats}
+
+  def __repr__(self) -> str:
+    return (f"NewFormatModel({str(self.workdir)!r}, new={list(self.new_formats)}, "
+            f"base={str(self.base.workdir)!r}, formats={list(self.formats)})")
+
+  def _format(self, name: str) -> formats.LabelFormat:
+    if name in self.new_formats:
+      return self.new_formats[name]
+    if name not in self.layout.formats:
+      raise ValueError(f"unknown label format {name!r}; this model knows {list(self.formats)}")
+    return self.layout.format(name)
+
+  @functools.partial(jax.jit, static_argnums=(0, 1))
+  def _new_embed(self, name: str, params, y_NxV):
+    return format_head.label_encoder(self.config.codec).apply({"params": params}, y_NxV,
+                                                              deterministic=True)
+
+  def embed_labels(self, values, fmt: str, dataset: str | None = None) -> np.ndarray:
+    if fmt not in self.new_formats:
+      return super().embed_labels(values, fmt, dataset)
+    if dataset is not None:
+      raise ValueError(f"format {fmt!r} was learned without dataset conditioning; use dataset=None")
+    y = self._check_labels(values, self.new_formats[fmt])
+    padded = np.zeros((padded_size(len(y)), y.shape[1]), np.float32)
+    padded[:len(y)] = y
+    return np.asarray(self._new_embed(fmt, self.new_params[fmt]["encoder"], jnp.asarray(padded)))[:len(y)]
+
+  def decode_embeddings(self, embeddings_NxE, fmt: str) -> np.ndarray:
+    if fmt not in self.new_formats:
+      return super().decode_embeddings(embeddings_NxE, fmt)
+    target = self.new_formats[fmt]
+    e = np.asarray(embeddings_NxE, np.float32)
+    if e.ndim != 2 or e.shape[1] != self.config.codec.embedding_dim or not np.isfinite(e).all():
+      raise ValueError(f"embeddings must be finite, of shape (N, {self.config.codec.embedding_dim}); "
+                       f"got {e.shape}")
+    logits = e @ np.asarray(self.new_params[fmt]["head"]).T
+    if target.kind == formats.CLASSES:
+      z = np.exp(logits - logits.max(-1, keepdims=True))
+      return z / z.sum(-1, keepdims=True)
+    if target.kind == formats.MULTILABEL:
+      return 1.0 / (1.0 + np.exp(-logits))
+    return logits
+
+
 def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path | None) -> ContentModel:
   path = checkpoint.find_recorded(workdir, meta["stage1"], stage1, role="stage-1 checkpoint",
                                   remedy="retrain stage 2")
   s1 = load(path)
-  if meta["feature"]["kind"] == "minilm_finetuned":  # finetune_text.FEATURE_KIND
+  if meta["feature"]["kind"] == TEXT_FINETUNED:
     return _load_finetuned(workdir, meta, s1)
-  if meta["feature"]["kind"] == "mobilenet_finetuned":  # finetune_image.FEATURE_KIND
+  if meta["feature"]["kind"] == IMAGE_FINETUNED:
     return _load_finetuned_image(workdir, meta, s1)
-  cfg = checkpoint.config_from_meta(train_content.ContentConfig, meta)
-  module = train_content.encoder_module(cfg.encoder, s1.config.codec.embedding_dim)
+  cfg = checkpoint.config_from_meta(ContentConfig, meta)
+  module = content_model.encoder_module(cfg.encoder, s1.config.codec.embedding_dim)
   dim = meta["feature"]["dim"]
   abstract = jax.eval_shape(
       lambda k: module.init(k, jnp.zeros((1, dim)), deterministic=True)["params"], jax.random.key(0))
@@ -321,9 +387,8 @@ def _load_content(workdir: pathlib.Path, meta: dict, stage1: str | pathlib.Path 
 
 
 def _load_finetuned(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> FinetunedTextModel:
-  from emojax import finetune_text
   from emojax.encoders import bert
-  cfg = finetune_text.saved_config(meta)
+  cfg = saved_config(meta)
   bcfg = bert.BertConfig(**meta["feature"]["bert"])
   E = s1.config.codec.embedding_dim
   abstract = jax.eval_shape(lambda k: {"bert": bert.init_params(k, bcfg),
@@ -333,30 +398,44 @@ def _load_finetuned(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> Fine
 
 
 def _load_finetuned_image(workdir: pathlib.Path, meta: dict, s1: EmotionModel) -> FinetunedImageModel:
-  from emojax import finetune_image
   from emojax.encoders import mobilenet
-  cfg = checkpoint.config_from_meta(finetune_image.FinetuneImageConfig, meta)
+  cfg = checkpoint.config_from_meta(FinetuneImageConfig, meta)
   E, D = s1.config.codec.embedding_dim, meta["feature"]["dim"]
-  abstract = jax.eval_shape(lambda k: {"backbone": finetune_image.backbone_of(mobilenet.init_params(k)),
+  abstract = jax.eval_shape(lambda k: {"backbone": content_model.backbone_of(mobilenet.init_params(k)),
                                        "embed": {"kernel": jnp.zeros((D, E)), "bias": jnp.zeros(E)}},
                             jax.random.key(0))
   return FinetunedImageModel(workdir, meta, s1, checkpoint.restore_params(workdir, abstract), cfg)
+
+
+def _load_new_format(workdir: pathlib.Path, meta: dict, base: str | pathlib.Path | None) -> NewFormatModel:
+  """A new-format workdir, after checking that its base model is the one it learned against
+  (`base` names that model's new place if it moved)."""
+  path = checkpoint.find_recorded(workdir, meta["base"], base, role="model",
+                                  remedy="learn the formats again")
+  base_model = load(path)
+  ccfg = base_model.config.codec
+  declared = checkpoint.declared_formats(meta)
+  abstract = jax.eval_shape(lambda k: {n: format_head.init_params(k, ccfg, declared[n])
+                                       for n in meta["formats"]}, jax.random.key(0))
+  return NewFormatModel(workdir, meta, base_model, checkpoint.restore_params(workdir, abstract))
 
 
 def load(workdir: str | pathlib.Path = "checkpoints/mapping",
          stage1: str | pathlib.Path | None = None) -> EmotionModel:
   """Opens a stage-1 workdir (EmotionModel) or a stage-2 one (ContentModel, checked against the
   stage-1 checkpoint it recorded; `stage1` names that checkpoint's new place if it moved), or a
-  new-format one (`emojax.new_format.NewFormatModel`: a stage-2 model plus formats learned onto it)."""
+  new-format one (NewFormatModel: a stage-2 model plus formats learned onto it; `stage1` then
+  names the stage-2 model it was learned against)."""
   workdir = pathlib.Path(workdir)
   meta = checkpoint.read_meta(workdir)
   if meta.get("stage") == "content":
     return _load_content(workdir, meta, stage1)
-  if meta.get("stage") == "new_format":  # formats learned onto a stage-2 model (emojax.new_format)
-    from emojax import new_format  # `stage1` then names the stage-2 model it was learned against
-    return new_format.load_model(workdir, meta, stage1)
-  cfg = checkpoint.config_from_meta(train_mapping.MappingConfig, meta)
-  packing = codec.Packing.of(formats.head_layout(meta["formats"]), tuple(meta.get("conditions", ())))
+  if meta.get("stage") == "new_format":
+    return _load_new_format(workdir, meta, stage1)
+  cfg = checkpoint.config_from_meta(MappingConfig, meta)
+  declared = checkpoint.declared_formats(meta)
+  packing = codec.Packing.of(formats.head_layout([declared[n] for n in meta["formats"]]),
+                             tuple(meta.get("conditions", ())))
   abstract = jax.eval_shape(lambda k: codec.init_params(k, cfg.codec, packing), jax.random.key(0))
   params = checkpoint.restore_params(workdir, abstract)
   return EmotionModel(workdir, meta, params, cfg)

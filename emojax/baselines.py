@@ -9,6 +9,7 @@ and the seeds of a direction are vmapped. The numbers equal separate trainings.
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Sequence
 
 import jax
@@ -16,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import codec, formats
+from emojax import codec, formats, loop
+from emojax import config as config_lib
 
 
 def _init_one(key, cfg: codec.CodecConfig, packing: codec.Packing, n_in: int, n_out: int):
@@ -32,14 +34,15 @@ def _init_one(key, cfg: codec.CodecConfig, packing: codec.Packing, n_in: int, n_
 
 def train_baselines(cfg: codec.CodecConfig, packing: codec.Packing, train: dict, dev: dict,
                     test: dict, seeds: Sequence[int], *, epochs: int, batch_size: int = 32,
-                    learning_rate: float = 1e-3):
+                    learning_rate: float = 1e-3, workdir: str | pathlib.Path | None = None):
   """Trains every direction x seed; returns (dev, test) scores [S, D, W] of the best dev epochs
   and the best params, stacked [S, D, ...]; apply one with `baseline_module(cfg, packing)` on
   labels padded to packing.width.
 
   train/dev/test are `train_mapping.direction_arrays` dicts: x, y [D, N, W], n, src, tgt [D].
   Directions run one after another through one compiled function (all are padded to the same
-  shapes, so it compiles once); the seeds of a direction are vmapped.
+  shapes, so it compiles once); the seeds of a direction are vmapped. With a `workdir` (one process) the host
+  loop (`emojax.loop`) checkpoints after each direction and a rerun resumes at the next one.
   """
   sizes = [formats.get_format(n).size for n in packing.layout.formats]
   module = baseline_module(cfg, packing)
@@ -84,8 +87,8 @@ def train_baselines(cfg: codec.CodecConfig, packing: codec.Packing, train: dict,
     return score(best, dv, dv["n"], dv["tgt"]), score(best, te, te["n"], te["tgt"]), best
 
   seeds_run = jax.jit(jax.vmap(one_run, in_axes=(0, 0, None, None, None)))
-  dev_scores, test_scores, best_params = [], [], []
-  for d in range(len(train["n"])):
+
+  def one_direction(d):  # every seed of direction d: dev and test scores [S, W], best params
     pick = lambda part: {k: jnp.asarray(v[d]) for k, v in part.items()}
     keys = [jax.random.fold_in(jax.random.key(s), d) for s in seeds]
     inits = [_init_one(jax.random.fold_in(k, 0), cfg, packing, sizes[train["src"][d]],
@@ -93,12 +96,31 @@ def train_baselines(cfg: codec.CodecConfig, packing: codec.Packing, train: dict,
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits)
     run_keys = jnp.stack([jax.random.fold_in(k, 1) for k in keys])
     dv_S, te_S, best_S = seeds_run(params, run_keys, pick(train), pick(dev), pick(test))
-    dev_scores.append(np.asarray(dv_S))
-    test_scores.append(np.asarray(te_S))
-    best_params.append(best_S)
-  stack = lambda xs: np.stack(xs, axis=1)  # [S, D, W]
-  best = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *best_params)  # [S, D, ...]
-  return stack(dev_scores), stack(test_scores), best
+    return {"dev": dv_S, "test": te_S, "best": best_S}
+
+  def direction(acc, d):  # slot d of every [S, D, ...] array, filled by copying
+    out = one_direction(d)
+    mask_W = codec.score_mask(packing, train["tgt"][d])
+    dev_mean = jnp.sum(out["dev"] * mask_W) / (jnp.sum(mask_W) * len(seeds))  # for metrics.jsonl
+    return jax.tree.map(lambda a, x: a.at[:, d].set(x), acc, out), {"dev": dev_mean}
+
+  D = len(train["n"])
+  shapes = jax.eval_shape(lambda: one_direction(0))
+  init = lambda: jax.tree.map(lambda a: jnp.zeros((a.shape[0], D, *a.shape[1:]), a.dtype), shapes)
+  checkpoints, start = None, 0
+  # Resumable per direction, keyed by everything the numbers depend on. Single-process runs only:
+  # every process trains the baselines locally (same numbers everywhere), and Orbax saves only
+  # arrays of the global mesh in a multi-process run.
+  if workdir is not None and jax.process_count() == 1:
+    settings = [config_lib.to_dict(cfg), list(packing.layout.formats), list(packing.conditions),
+                list(seeds), epochs, batch_size, learning_rate]
+    arrays = [a for part in (train, dev, test) for _, a in sorted(part.items())]
+    run_dir = pathlib.Path(workdir) / loop.digest(settings, arrays)
+    checkpoints, start, acc = loop.resume_or_init(run_dir, init)
+  else:
+    acc = init()
+  acc, _ = loop.run(acc, direction, start=start, stop=D, checkpoints=checkpoints, unit="direction")
+  return np.asarray(acc["dev"]), np.asarray(acc["test"]), acc["best"]  # [S, D, W], ..., [S, D, ...]
 
 
 def baseline_module(cfg: codec.CodecConfig, packing: codec.Packing) -> codec.LabelEncoder:

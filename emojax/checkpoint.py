@@ -3,9 +3,11 @@
 `export_model` writes `<workdir>/model/` (Orbax, written to a temporary name and renamed, so a run
 killed mid-write leaves the previous model usable) and `<workdir>/model.json`: the stage, the
 seed, the run config, the head layout and the full declaration of every format the model knows.
-`load_model` checks all of it before restoring: a missing workdir, a missing or corrupt
+`read_meta` checks all of it before restoring: a missing workdir, a missing or corrupt
 checkpoint, or formats whose declaration differs from this installation's registry each raise a
-`CheckpointError` that says what is wrong and where.
+`CheckpointError` that says what is wrong and where; a format the registry lacks is read from the
+declaration (`declared_formats`) into the loaded model, never into the registry. `fingerprint`
+names one export (what a stage-2 or new-format workdir records of the model it was trained against).
 """
 
 from __future__ import annotations
@@ -101,14 +103,23 @@ def read_meta(workdir: pathlib.Path) -> dict:
   except (json.JSONDecodeError, UnicodeDecodeError) as err:
     raise CheckpointError(f"{path} is corrupt: {err}") from err
   for name, declared in meta.get("declarations", {}).items():
-    if name not in formats.FORMATS:
-      formats.register_format(formats.LabelFormat(name, tuple(declared["variables"]), declared["kind"],
-                                                  declared["low"], declared["high"],
-                                                  tuple(declared["concepts"])))
-    elif _declaration(name) != declared:
+    if name in formats.FORMATS and _declaration(name) != declared:
       raise CheckpointError(f"{workdir}: format {name!r} was trained as {declared}, but this "
                             f"installation declares it as {_declaration(name)}")
   return meta
+
+
+def declared_formats(meta: dict) -> dict[str, formats.LabelFormat]:
+  """The formats of an export as its model.json declares them: a loaded model carries these, so
+  loading a model with a format this installation lacks leaves the global registry as it was. A
+  model.json without declarations (older exports) names registered formats."""
+  out = {}
+  for name in meta["formats"]:
+    declared = meta.get("declarations", {}).get(name)
+    out[name] = formats.get_format(name) if declared is None else formats.LabelFormat(
+        name, tuple(declared["variables"]), declared["kind"], declared["low"], declared["high"],
+        tuple(declared["concepts"]))
+  return out
 
 
 def restore_params(workdir: pathlib.Path, abstract_params):

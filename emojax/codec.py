@@ -14,17 +14,16 @@ they equal METHOD.md's per-format losses exactly (tested against an unpadded com
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from emojax import formats, losses
+from emojax import formats, layers, losses, metrics
 
 _KIND_ID = {formats.REGRESSION: 0, formats.CLASSES: 1, formats.MULTILABEL: 2}
-_NEG = -1e9  # logit of a padded class: never predicted, no probability mass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +46,11 @@ class LossWeights:
 class LabelEncoder(nn.Module):
   """Label vector (one-hot for classes) -> Dense/LeakyReLU/Dropout blocks -> embedding.
 
-  Dropout comes either from Flax's rng stream (`deterministic=False`) or from explicit keep-masks,
-  one [B, width] per hidden layer: the stage-1 step draws a whole epoch of masks in one RNG call,
-  because on CPU every RNG call inside the step is its own chain of small kernels.
+  Dropout comes either from explicit keep-masks (`layers.keep_masks`, one [B, width] per hidden
+  layer) or from Flax's rng stream (`deterministic=False`): the stage-1 step draws a whole epoch of
+  masks in one RNG call, because on CPU every RNG call inside the step is its own chain of small
+  kernels. The rng-stream path (Flax's bernoulli dropout) is what `baselines` trains with: stage 1's
+  baselines and stage 2's BsZ mapping nets, whose published numbers depend on its draws.
   """
 
   hidden: tuple[int, ...]
@@ -63,31 +64,16 @@ class LabelEncoder(nn.Module):
     for i, width in enumerate(self.hidden):
       x = nn.leaky_relu(nn.Dense(width)(x), self.leaky_slope)
       if masks is not None:
-        x = jnp.where(masks[i], x / (1.0 - self.dropout), 0.0)
+        x = layers.dropout(x, masks[i], self.dropout)
       else:
         x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
     return nn.Dense(self.embedding_dim)(x)
 
 
 def dropout_masks(rng, cfg: "CodecConfig", shape: tuple[int, ...]) -> tuple[jax.Array, ...]:
-  """Keep-masks for every hidden layer, shape (*shape, width) each, from ONE random draw.
-
-  A mask entry is kept when murmur3's 32-bit finaliser of (its position, one random seed) falls
-  below keep * 2^32. A counter-based hash like this is ample for dropout and costs a few integer
-  ops per entry, where `jax.random.bernoulli` (threefry + float compare) took ~40% of a stage-1
-  step on CPU. Positions come from an iota, so sharded and unsharded runs draw the same masks.
-  """
-  full = (*shape, sum(cfg.hidden))
-  seed = jax.random.bits(rng, (), jnp.uint32)
-  h = jax.lax.iota(jnp.uint32, int(np.prod(full))).reshape(full) * jnp.uint32(0x9E3779B1) + seed
-  h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-  h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-  h = h ^ (h >> 16)
-  keep = h < jnp.uint32(min(round((1.0 - cfg.dropout) * 2**32), 2**32 - 1))
-  if cfg.dropout == 0.0:
-    keep = jnp.ones(full, bool)
-  bounds = np.cumsum((0,) + tuple(cfg.hidden))
-  return tuple(keep[..., a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+  """Keep-masks for every hidden layer, shape (*shape, width) each, from ONE random draw
+  (`layers.keep_masks`)."""
+  return layers.keep_masks(rng, shape, cfg.hidden, (cfg.dropout,) * len(cfg.hidden))
 
 
 def _module(cfg: CodecConfig) -> LabelEncoder:
@@ -116,7 +102,7 @@ class Packing:
 
   @classmethod
   def of(cls, layout: formats.HeadLayout, conditions: tuple[str, ...] = ()) -> "Packing":
-    fmts = [formats.get_format(n) for n in layout.formats]
+    fmts = [layout.format(n) for n in layout.formats]
     width = max(f.size for f in fmts)
     rows = np.zeros((len(fmts), width), np.int32)
     mask = np.zeros((len(fmts), width), np.float32)
@@ -155,14 +141,14 @@ def init_params(rng: jax.Array, cfg: CodecConfig, packing: Packing) -> dict:
   conds = len(packing.conditions)
   for key, name in zip(keys[1:], packing.layout.formats):
     # Initialised at the format's own input width (fan-in), then padded with zero rows.
-    size = formats.get_format(name).size
+    size = packing.layout.format(name).size
     tree = module.init(key, jnp.zeros((1, size + conds)), deterministic=True)["params"]
     first = tree["Dense_0"]
     kernel = jnp.zeros((packing.input_width, first["kernel"].shape[1]))
     kernel = kernel.at[:size].set(first["kernel"][:size]).at[packing.width:].set(first["kernel"][size:])
     trees.append({**tree, "Dense_0": {**first, "kernel": kernel}})
   stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-  # Same scale as a Dense kernel of fan-in embedding_dim (lecun normal).
+  # Same scale as a Dense kernel of fan-in embedding_dim, from a plain (untruncated) normal.
   bank = jax.random.normal(keys[0], (packing.layout.num_rows, cfg.embedding_dim))
   return {"encoders": stacked, "bank": bank / jnp.sqrt(cfg.embedding_dim)}
 
@@ -202,18 +188,14 @@ def decode(params, packing: Packing, f, e_BxE):
 
 
 def masked_loss(packing: Packing, f, pred_BxW, y_BxW):
-  """ℓ_F of METHOD.md on the real columns: MSE, softmax CE (one label) or sigmoid CE (label sets).
+  """ℓ_F of METHOD.md on the real columns (`losses.format_loss` with the format's column mask).
 
   Only the kinds this model has are computed (the common all-regression model pays for MSE alone).
   """
   mask_W = jnp.asarray(packing.mask_FxW)[f]
   kind = jnp.asarray(packing.kind_F)[f]
-  count = jnp.sum(mask_W) * pred_BxW.shape[0]
-  by_kind = {
-      0: lambda: jnp.sum(mask_W * jnp.square(pred_BxW - y_BxW)) / count,
-      1: lambda: jnp.mean(optax.softmax_cross_entropy(jnp.where(mask_W > 0, pred_BxW, _NEG), y_BxW)),
-      2: lambda: jnp.sum(mask_W * optax.sigmoid_binary_cross_entropy(pred_BxW, y_BxW)) / count,
-  }
+  by_kind = {_KIND_ID[k]: functools.partial(loss, pred_BxW, y_BxW, mask_W)
+             for k, loss in losses.LOSS_OF_KIND.items()}
   return _select_kind(packing, kind, by_kind)
 
 
@@ -273,27 +255,13 @@ def selected_pair_loss(encoder_a, encoder_b, bank_VxE, cfg: CodecConfig, packing
 def masked_scores(packing: Packing, f, pred_NxW, y_NxW, n):
   """Score of target format f over the first n rows: Pearson r per variable, or accuracy/macro F1
   in entry 0 for class formats (see `score_mask`). Only the kinds this model has are computed."""
-  row_N = (jnp.arange(pred_NxW.shape[0]) < n).astype(jnp.float32)[:, None]
-  mean = lambda x: jnp.sum(row_N * x, 0) / n
   mask_W = jnp.asarray(packing.mask_FxW)[f]
   kind = jnp.asarray(packing.kind_F)[f]
-
-  def pearson_W():
-    p, t = pred_NxW - mean(pred_NxW), y_NxW - mean(y_NxW)
-    return mean(p * t) / jnp.sqrt(jnp.maximum(mean(p * p) * mean(t * t), 1e-24))
-
-  def accuracy_W():
-    hits = jnp.argmax(jnp.where(mask_W > 0, pred_NxW, _NEG), -1) == jnp.argmax(y_NxW, -1)
-    return jnp.zeros_like(mask_W).at[0].set(mean(hits[:, None].astype(jnp.float32))[0])
-
-  def macro_f1_W():
-    pred_on, gold_on = (pred_NxW > 0) & (row_N > 0), (y_NxW > 0.5) & (row_N > 0)
-    tp, fp = jnp.sum(pred_on & gold_on, 0), jnp.sum(pred_on & ~gold_on, 0)
-    fn = jnp.sum(~pred_on & gold_on, 0)
-    f1 = jnp.sum(mask_W * 2 * tp / jnp.maximum(2 * tp + fp + fn, 1)) / jnp.sum(mask_W)
-    return jnp.zeros_like(mask_W).at[0].set(f1)
-
-  return _select_kind(packing, kind, {0: pearson_W, 1: accuracy_W, 2: macro_f1_W})
+  first_W = lambda score: jnp.zeros_like(mask_W).at[0].set(score)
+  return _select_kind(packing, kind, {
+      0: lambda: metrics.pearson(pred_NxW, y_NxW, n),
+      1: lambda: first_W(metrics.accuracy(pred_NxW, y_NxW, n, mask_W)),
+      2: lambda: first_W(metrics.macro_f1(pred_NxW, y_NxW, n, mask_W))})
 
 
 def score_mask(packing: Packing, f) -> jax.Array:

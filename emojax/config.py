@@ -1,7 +1,8 @@
 """Run configurations as frozen dataclasses: overridden from the command line, dumped as JSON.
 
 Every run has exactly one config (seeds, steps, batch sizes, loss weights — never constants in
-code). `override` applies `name=value` strings, dotted for nested configs (`codec.dropout=0.1`,
+code), kept as a file per experiment (`configs/*.py`, each a `get_config()`; `from_file` reads
+one). `override` applies `name=value` strings, dotted for nested configs (`codec.dropout=0.1`,
 `seeds=0,1,2`), parsing each value by the field's declared type and rejecting unknown names with
 the list of known ones. `to_dict`/`from_dict` round-trip a config through `config.json`.
 """
@@ -9,6 +10,7 @@ the list of known ones. `to_dict`/`from_dict` round-trip a config through `confi
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import pathlib
 import typing
@@ -82,3 +84,21 @@ def from_dict(cls, data: dict):
 
 def dump(cfg, path: pathlib.Path) -> None:
   path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def load_file(path: str | pathlib.Path):
+  """The module of an experiment's config file (e.g. configs/words.py), executed afresh."""
+  path = pathlib.Path(path)
+  if path.suffix != ".py" or not path.is_file():
+    raise FileNotFoundError(f"config file {str(path)!r} not found (expected a .py file with get_config())")
+  spec = importlib.util.spec_from_file_location(f"emojax_config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not callable(getattr(module, "get_config", None)):
+    raise ValueError(f"config file {path} has no get_config()")
+  return module
+
+
+def from_file(path: str | pathlib.Path, assignments: Sequence[str] = ()):
+  """The config that the file's `get_config()` returns, with `name=value` assignments applied."""
+  return override(load_file(path).get_config(), assignments)

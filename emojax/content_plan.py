@@ -16,14 +16,11 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from emojax import content_data, image_data
+from emojax import content_data, datasets
+from emojax.conditions import CONDITIONS, TRAINED, ZERO_SHOT_OF  # noqa: F401 (the plan's vocabulary)
 
 if TYPE_CHECKING:
-  from emojax.train_content import ContentConfig
-
-CONDITIONS = ("Bsl", "Sng", "Aug", "Mlt", "BsZ", "SnZ", "AuZ")
-TRAINED = ("Bsl", "Sng", "Aug", "Mlt")
-ZERO_SHOT_OF = {"Bsl": "BsZ", "Sng": "SnZ", "Aug": "AuZ"}  # trained condition -> its zero-shot use
+  from emojax.run_configs import ContentConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +49,9 @@ class Target:
 def siblings_of(names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
   """dataset A -> [(sibling B, mapping pair)] in declaration order of the mapping pairs."""
   out = {n: [] for n in names}
-  for pair in content_data.sibling_pairs(names):
-    out[pair.table_a].append((pair.table_b, pair.name))
-    out[pair.table_b].append((pair.table_a, pair.name))
+  for pair in datasets.sibling_pairs(names):
+    out[pair.a].append((pair.b, pair.name))
+    out[pair.b].append((pair.a, pair.name))
   return out
 
 
@@ -77,8 +74,8 @@ def plan_runs(cfg: ContentConfig, data: dict[str, content_data.ContentData]) -> 
 def mlt_groups(names: Sequence[str]) -> list[tuple[str, ...]]:
   """Datasets one Mlt encoder trains on: sibling groups, plus declared groups of one format rated
   by several populations (BASS US + China), which no mapping pair links."""
-  extra = [tuple(n for n in names if n in g) for g in image_data.MLT_GROUPS]
-  return content_data.sibling_groups(names) + [g for g in extra if len(g) > 1]
+  extra = [tuple(n for n in names if n in g) for g in datasets.rater_groups()]
+  return datasets.sibling_groups(names) + [g for g in extra if len(g) > 1]
 
 
 def targets_of(run: Run, siblings, fmt: dict[str, str]) -> list[Target]:

@@ -7,8 +7,9 @@ augmentation format's head (Aug) or none (Bsl, its own output layer). `make_loss
 into each condition's loss and prediction. `make_step` jits one optimizer step with explicit
 NamedShardings: the batch sharded over the mesh's `data` axis, the state replicated and donated,
 the stage-1 parameters a separate replicated argument that is never in the optimizer state (so
-they cannot change). `train_loop` runs the steps (a fresh permutation per epoch, dev evaluation,
-best-dev state kept, metrics.jsonl, a non-finite loss stops the run naming the step), and `export`
+they cannot change). `train_loop` runs the steps through `emojax.loop` (a fresh permutation per
+epoch, dev evaluation, best-dev state kept, metrics.jsonl, resumable checkpoints, a non-finite loss
+stops the run naming the step), and `export`
 writes the best state with the stage-1 fingerprint so that `emojax.load` serves it.
 """
 
@@ -25,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import checkpoint, codec, formats, mesh as mesh_lib, progress, train_content
+from emojax import checkpoint, codec, conditions, formats, layers, loop, mesh as mesh_lib, progress, train_content
 from emojax import config as config_lib
 
-CONDITIONS = ("Bsl", "Sng", "Aug")
+CONDITIONS = conditions.SINGLE_DATASET  # no Mlt: one pretrained encoder per dataset
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -69,8 +70,8 @@ def cast_floats(tree, dtype):
 
 
 def dense(key: jax.Array, fan_in: int, n: int) -> dict[str, jax.Array]:
-  """Dense layer, truncated-normal kernel with variance 1/fan_in (as flax's lecun_normal)."""
-  return {"kernel": jax.random.truncated_normal(key, -2, 2, (fan_in, n)) / 0.8796 / np.sqrt(fan_in),
+  """Dense layer: lecun-normal kernel (`layers.lecun_normal`, Flax's default), zero bias."""
+  return {"kernel": layers.lecun_normal(key, [(fan_in, n)])[0],
           "bias": jnp.zeros(n)}
 
 
@@ -89,8 +90,8 @@ def head_params(k_embed: jax.Array, k_own: jax.Array, fan_in: int, heads: Heads,
 def dropout(x: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:
   if rng is None or not rate:
     return x
-  keep = jax.random.bernoulli(rng, 1 - rate, x.shape)
-  return jnp.where(keep, x / (1 - rate), 0.0)
+  keep, = layers.keep_masks(rng, x.shape[:-1], x.shape[-1:], (rate,))
+  return layers.dropout(x, keep, rate)
 
 
 def head_outputs(p: dict, pooled_BxD: jax.Array) -> tuple[jax.Array, jax.Array | None]:
@@ -156,55 +157,64 @@ def train_loop(cfg, workdir: pathlib.Path, *, title: str, step_fn, state, frozen
                train: dict[str, np.ndarray], dev_r: Callable, key: jax.Array, mesh, seed: int,
                show_progress: bool = True) -> tuple[dict, Any]:
   """Steps over `train` (row arrays, gathered per batch; the epoch's order follows `seed`) for
-  `cfg.max_steps` or `cfg.epochs` epochs of `cfg.batch_size`, evaluating `dev_r(params)` every `cfg.eval_every` steps (0 = once
-  per epoch) and at the end. Writes config.json and metrics.jsonl; returns (results, best params)."""
+  `cfg.max_steps` or `cfg.epochs` epochs of `cfg.batch_size`, evaluating `dev_r(params)` every
+  `cfg.eval_every` steps (0 = once per epoch) and at the end, through the host loop of
+  `emojax.loop`: losses read one step late, config.json, metrics.jsonl, and a checkpoint of the
+  train state and the best-dev params at every evaluation, from which a rerun resumes (bit-
+  identical to an uninterrupted run). Returns (results, best params on the host)."""
   n, B = len(train["y"]), cfg.batch_size
   per_epoch = max(n // B, 1)
   total = cfg.max_steps or per_epoch * cfg.epochs
   eval_every = cfg.eval_every or per_epoch
-  if mesh_lib.is_writer():
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_lib.dump(cfg, workdir / "config.json")
-  log = open(workdir / "metrics.jsonl", "w") if mesh_lib.is_writer() else None
-  bar = progress.Progress(total, title, enabled=show_progress and mesh_lib.is_writer())
-  losses, devs, best, best_r, order = [], [], None, -np.inf, None
-  t0 = time.perf_counter()
-  for s in range(total):
-    if s % per_epoch == 0:
-      order = np.random.RandomState(seed * 1000 + s // per_epoch).permutation(n)
-    idx = order[(s % per_epoch) * B:(s % per_epoch) * B + B]
+  loop.start_workdir(workdir, cfg, restart_if_changed=True)
+  rep = mesh_lib.replicated(mesh)
+  fresh = lambda: {"train": state, "best": jax.tree.map(jnp.copy, state["params"]),
+                   "best_r": mesh_lib.put_replicated(np.float32(-np.inf), mesh)}
+  abstract = jax.eval_shape(lambda: {"train": state, "best": state["params"], "best_r": jnp.float32(0)})
+  checkpoints, start, run_state = loop.resume_or_init(workdir, fresh, rep, abstract)
+  # The best dev r exactly as computed (a float64; the checkpoint holds it as float32).
+  best_r = max((r["dev_r"] for r in loop.read_metrics(workdir / "metrics.jsonl", "step", start)
+                if "dev_r" in r), default=float(run_state["best_r"]))
+  orders = {}
+
+  def step(run_state, s):
+    nonlocal best_r
+    epoch, i = divmod(s, per_epoch)
+    if epoch not in orders:  # the epoch's row order, a function of (seed, epoch) alone
+      orders.clear()
+      orders[epoch] = np.random.RandomState(seed * 1000 + epoch).permutation(n)
+    idx = orders[epoch][i * B:i * B + B]
     batch = mesh_lib.put_batch({k: v[idx] for k, v in train.items()}, mesh)
-    state, out = step_fn(state, frozen, batch, jax.random.fold_in(key, s))
-    loss = float(out["loss"])
-    if not np.isfinite(loss):
-      raise FloatingPointError(f"non-finite loss at step {s + 1}")
-    losses.append(loss)
-    record = {"step": s + 1, "loss": loss}
+    new, out = step_fn(run_state["train"], frozen, batch, jax.random.fold_in(key, s))
+    run_state = {**run_state, "train": new}
     if (s + 1) % eval_every == 0 or s + 1 == total:
-      r = dev_r(state["params"])
-      devs.append((s + 1, r))
-      record["dev_r"] = r
+      r = dev_r(new["params"])
+      out = {**out, "dev_r": r}
       if r > best_r:
-        best_r, best = r, jax.device_get(state["params"])
-    if log:
-      log.write(json.dumps(record) + "\n")
-      log.flush()
-    bar.update(s + 1, loss=loss)
-  if log:
-    log.close()
+        best_r = r
+        run_state = {**run_state, "best": jax.tree.map(jnp.copy, new["params"]),  # own buffers
+                     "best_r": mesh_lib.put_replicated(np.float32(r), mesh)}
+    return run_state, out
+
+  def record(s, host):
+    out = {"loss": float(host["loss"])}
+    return {**out, "dev_r": host["dev_r"]} if "dev_r" in host else out
+
+  bar = progress.Progress(total, title, enabled=show_progress and mesh_lib.is_writer())
+  t0 = time.perf_counter()
+  run_state, records = loop.run(run_state, step, start=start, stop=total, checkpoints=checkpoints,
+                                checkpoint_every=eval_every, on_metrics=record, unit="step",
+                                progress=bar)
   wall = time.perf_counter() - t0
+  losses = [r["loss"] for r in records]
+  devs = [(r["step"], r["dev_r"]) for r in records if "dev_r" in r]
   k = max(1, min(10, len(losses) // 5))
   results = {"config": config_lib.to_dict(cfg), "steps": total, "first_loss": losses[0],
              "last_loss": losses[-1], f"mean_loss_first_{k}": float(np.mean(losses[:k])),
              f"mean_loss_last_{k}": float(np.mean(losses[-k:])), "dev": devs, "best_dev_r": best_r,
-             "train_items": n, "wall_s": wall, "s_per_step": wall / total,
+             "train_items": n, "wall_s": wall, "s_per_step": wall / max(total - start, 1),
              "device": f"{mesh.size} x {jax.devices()[0].device_kind}", "losses": losses}
-  return results, best
-
-
-def run_length(cfg: dict) -> str:
-  """How long a recorded config trains, for results.md: "300 steps" or "10 epochs"."""
-  return f"{cfg['max_steps']} steps" if cfg["max_steps"] else f"{cfg['epochs']} epochs"
+  return results, jax.device_get(run_state["best"])
 
 
 def write_results(workdir: pathlib.Path, results: dict) -> None:

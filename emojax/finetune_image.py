@@ -27,12 +27,12 @@ large errors drive the ReLU6 activations dead. With both as before (`train_folde
 the label mean (README, images; `tests/test_finetune_image.py` checks the difference).
 
 Images are decoded and resized once (torchvision's eval transform at `image_size`) and cached as
-uint8 pixels; normalisation runs on the device. Default on GPU/TPU (`launch/content.py
---modality=images` picks it by platform; `image_mode=features|finetune` overrides):
+uint8 pixels; normalisation runs on the device. Its config is configs/images_finetune.py, which
+`launch/content.py --modality=images` picks on GPU/TPU (`image_mode=features|finetune` overrides):
 
-  python launch/content.py --modality=images --accelerator=gpu        # all conditions, 3 seeds
-  python scripts/finetune_image.py --accelerator=cpu conditions=Sng seeds=0 max_steps=60 \
-      export=bass_us_va:Sng --workdir=/tmp/images_ft                   # a CPU demonstration
+  python launch/content.py --config=configs/images_finetune.py --accelerator=gpu   # all conditions, 3 seeds
+  python launch/content.py --config=configs/images_finetune.py --accelerator=cpu conditions=Sng seeds=0 \
+      max_steps=60 export=bass_us_va:Sng --workdir=/tmp/images_ft     # a CPU demonstration
 Writes runs/<condition>_<dataset>_s<seed>/ (config.json, metrics.jsonl, results.json), results.json
 and results.md (test r per condition and rater table, mean ± sd over seeds), and exports the best-dev
 seed of `export` (backbone + Dense 100, with the stage-1 fingerprint): `emojax.load(workdir).predict(
@@ -50,41 +50,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import content_data, finetune as ft, formats, image_data, mesh as mesh_lib, report, splits, train_content
+from emojax import conditions, content_data, datasets, finetune as ft, formats, image_data, mesh as mesh_lib, report, splits
+from emojax import train_content
+from emojax.content_model import backbone_of
 from emojax.encoders import mobilenet
+from emojax.run_configs import FinetuneImageConfig
 
-CONDITIONS = ("Bsl", "Sng", "Aug", "Mlt")
+CONDITIONS = conditions.TRAINED
 FEATURE_KIND = "mobilenet_finetuned"  # model.json feature kind that `emojax.load` reads as this model
 MODES = ("features", "finetune")
-
-
-@dataclasses.dataclass(frozen=True)
-class FinetuneImageConfig:
-  stage1: str = "checkpoints/mapping"
-  datasets: tuple[str, ...] = image_data.IMAGE_DATASETS
-  conditions: tuple[str, ...] = CONDITIONS
-  seeds: tuple[int, ...] = (0, 1, 2)
-  export: str = "bass_us_va:Aug"  # "<dataset>:<condition>" whose best-dev seed `emojax.load` serves
-  learning_rate: float = 1e-3
-  momentum: float = 0.9
-  lr_decay: float = 0.1  # step decay: the learning rate is multiplied by this ...
-  lr_decay_epochs: int = 7  # ... every this many epochs
-  batch_size: int = 32  # must divide over the devices of the mesh
-  epochs: int = 25
-  max_steps: int = 0  # > 0: stop after this many steps (CPU demonstrations, tests)
-  eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
-  image_size: int = 224  # center crop; the shorter side is first resized to image_size * 256/224
-  dropout: float = 0.5  # on the pooled features, before Dense 100
-  flip: bool = True  # random horizontal flips of training images
-  max_items: int = 0  # > 0: about that many images in all, 3:1:1 over the parts (tests)
-  eval_batch_size: int = 64
-  num_devices: int = 0
-  compute_dtype: str = "float32"  # bfloat16: backbone in bf16, parameters fp32
-  image_cache: str = ""  # "" = <workdir>/features
-  # Parametrisation of the step (module docstring). True: SGD on the BN-folded weights themselves;
-  # with zero_init_head=false this collapses the features.
-  train_folded_weights: bool = False
-  zero_init_head: bool = True  # the new Dense 100 (and Bsl's own layer) start at zero
 
 
 def default_mode() -> str:
@@ -108,7 +82,7 @@ def pop_mode(overrides: list[str]) -> tuple[str, list[str]]:
 
 def check_config(cfg: FinetuneImageConfig) -> None:
   for name in cfg.datasets:
-    image_data.get_table(name)
+    datasets.get_dataset(name, "images")
   unknown = [c for c in cfg.conditions if c not in CONDITIONS]
   if unknown:
     raise ValueError(f"unknown condition(s) {unknown}; image fine-tuning runs {CONDITIONS}")
@@ -122,7 +96,7 @@ def check_config(cfg: FinetuneImageConfig) -> None:
 
 def load_pixels(cfg: FinetuneImageConfig, cache_dir) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
   """The (subset) split and every image of it as uint8 pixels, image_size^2 x 3, cached by content."""
-  split = image_data.subset(image_data.load_split(), cfg.max_items)
+  split = image_data.subset(splits.split_of(cfg.datasets[0]), cfg.max_items)
   names = [k for p in splits.PARTS for k in split[p]]
   paths = [image_data.IMAGE_DIR / k for k in names]
   size = mobilenet.resize_size(cfg.image_size)
@@ -176,17 +150,12 @@ def make_forward(dropout_rate: float, flip: bool, dtype=jnp.float32, scales=None
   return forward
 
 
-def backbone_of(params) -> dict:
-  """The trained part of the ported network: everything but the ImageNet classifier."""
-  return {k: params[k] for k in ("stem", "blocks", "head")}
-
-
 def train_one(cfg: FinetuneImageConfig, condition: str, names: tuple[str, ...], seed: int,
               workdir: pathlib.Path, split, pixels, *, backbone, scales, show_progress: bool = True) -> dict:
   """One fine-tuning run from the folded `backbone` (not modified) with its BatchNorm `scales`;
   returns results incl. "best_params" (folded) and the per-table test r of the best-dev state."""
   run_cfg = dataclasses.replace(cfg, conditions=(condition,), datasets=names, seeds=(seed,))
-  table = image_data.get_table(names[0])
+  table = datasets.get_dataset(names[0])
   heads = ft.prepare_heads(cfg.stage1, table.format, "Sng" if condition == "Mlt" else condition)
   mesh = mesh_lib.make_mesh(cfg.num_devices or None)
   mesh_lib.check_batch_divides(cfg.batch_size, mesh)
@@ -273,8 +242,9 @@ def run(cfg: FinetuneImageConfig, workdir: str | pathlib.Path, *, backbone=None,
       is_export = cond == export_cond and export_dataset in names
       if is_export and (exported is None or out["best_dev_r"] > exported["best_dev_r"]):
         exported = out
-  results = {"config": dataclasses.asdict(cfg), "runs": records, "table": table(records, cfg),
-             "variables": list(formats.get_format(image_data.get_table(cfg.datasets[0]).format).variables),
+  results = {"config": dataclasses.asdict(cfg), "runs": records,
+             "table": report.image_finetune_table(records, cfg.conditions, cfg.datasets),
+             "variables": list(formats.get_format(datasets.get_dataset(cfg.datasets[0]).format).variables),
              "split": {p: len(v) for p, v in split.items()}}
   if exported is not None:
     best = exported["best_params"]
@@ -285,53 +255,5 @@ def run(cfg: FinetuneImageConfig, workdir: str | pathlib.Path, *, backbone=None,
                                   best_r=exported["best_dev_r"], feature=feature)
   if mesh_lib.is_writer():
     (workdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (workdir / "results.md").write_text(markdown(results))
+    (workdir / "results.md").write_text(report.image_finetune_markdown(results))
   return results
-
-
-def table(records: list[dict], cfg: FinetuneImageConfig) -> dict:
-  """{condition: {dataset: (mean, sd) of the test r (mean over variables) over seeds}, "mean": ...}."""
-  out = {}
-  for cond in cfg.conditions:
-    per = {name: [float(np.mean(r["test"][name])) for r in records
-                  if r["condition"] == cond and name in r["test"]] for name in cfg.datasets}
-    per = {k: v for k, v in per.items() if v}
-    if not per:
-      continue
-    seed_means = np.mean([v for v in per.values()], axis=0)  # mean over tables, per seed
-    out[cond] = {**{k: _mean_sd(v) for k, v in per.items()}, "mean": _mean_sd(seed_means)}
-  return out
-
-
-def _mean_sd(values) -> list[float]:
-  stat = report.mean_sd(values)  # the sample sd, as in every other table
-  return [stat["mean"], stat["sd"]]
-
-
-def markdown(results: dict) -> str:
-  cfg = results["config"]
-  conds = list(results["table"])
-  lines = ["# Stage 2, images: MobileNetV2 fine-tuned into the frozen space", "",
-           f"Test Pearson r (mean of {', '.join(results['variables'])}), mean ± sd over seeds "
-           f"{cfg['seeds']}; split {results['split']}; SGD {cfg['learning_rate']} momentum "
-           f"{cfg['momentum']}, x{cfg['lr_decay']} every {cfg['lr_decay_epochs']} epochs, "
-           f"{ft.run_length(cfg)}, image size {cfg['image_size']}.", "",
-           *report.table_head("raters", *conds)]
-  for row in list(cfg["datasets"]) + ["mean"]:
-    cells = [results["table"][c].get(row) for c in conds]
-    lines.append(f"| {row} | " + " | ".join(f"{m:.3f} ± {s:.3f}" if m is not None else "–"
-                                             for m, s in (c or (None, None) for c in cells)) + " |")
-  if "export" in results:
-    lines += ["", f"Exported for `emojax.load`: {results['export']['encoder']['run']} "
-                  f"(best dev r {results['export']['encoder']['best_dev']:.3f})."]
-  return "\n".join(lines) + "\n"
-
-
-
-def summary(results: dict) -> str:
-  """One line per run: loss first -> last, s/step, best dev r, test r per rater table."""
-  lines = [f"{rec['condition']} {'+'.join(rec['datasets'])} seed {rec['seed']}: loss {rec['first_loss']:.4f}"
-           f" -> {rec['last_loss']:.4f} over {rec['steps']} steps ({rec['s_per_step']:.2f} s/step), best "
-           f"dev r {rec['best_dev_r']:.3f}, test r " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in rec["test"].items())
-           for rec in results["runs"]]
-  return "\n".join(lines)

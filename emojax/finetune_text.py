@@ -8,9 +8,9 @@ parameters are a separate replicated jit argument, never in the optimizer state.
 donated (the shared pieces are `emojax.finetune`). Default on GPU/TPU; on CPU it runs, slowly
 (~2-4 s a step at batch 24, length 64):
 
-  python scripts/finetune_text.py --accelerator=gpu               # the table: Bsl/Sng/Aug x 2 datasets x 3 seeds
-  python scripts/finetune_text.py datasets=emobank_vad conditions=Sng seeds=0 export=emobank_vad:Sng \
-      max_steps=150 eval_every=50 max_length=64 --workdir=/tmp/ft   # one short run
+  python launch/content.py --config=configs/texts_finetune.py --accelerator=gpu   # the table: Bsl/Sng/Aug x 2 x 3 seeds
+  python launch/content.py --config=configs/texts_finetune.py datasets=emobank_vad conditions=Sng seeds=0 \
+      export=emobank_vad:Sng max_steps=150 eval_every=50 max_length=64 --workdir=/tmp/ft   # one short run
 `run` trains every (seed, condition, dataset), seed by seed, and scores each best-dev state on its
 dataset's test split and, as the zero-shot conditions of the frozen-feature table, on the sibling
 dataset's test split (SnZ/AuZ through the sibling format's frozen head; BsZ through Bsl's own
@@ -32,36 +32,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import baselines, codec, content_plan, content_report, formats, report, text_data, train_content
+from emojax import baselines, codec, content_plan, datasets, formats, paper, report, splits, text_data, train_content
 from emojax import config as config_lib, finetune as ft, mesh as mesh_lib
 from emojax.encoders import bert
-
-
-@dataclasses.dataclass(frozen=True)
-class FinetuneConfig:
-  stage1: str = "checkpoints/mapping"
-  datasets: tuple[str, ...] = text_data.TEXT_DATASETS
-  conditions: tuple[str, ...] = ft.CONDITIONS  # Bsl | Sng | Aug; each also gives its zero-shot cell
-  seeds: tuple[int, ...] = (0, 1, 2)
-  export: str = "emobank_vad:Aug"  # <dataset>:<Sng|Aug> whose best-dev seed is exported; "" = none
-  learning_rate: float = 1e-5
-  weight_decay: float = 0.01
-  batch_size: int = 24  # must divide over the devices of the mesh
-  epochs: int = 10
-  max_steps: int = 0  # > 0: stop after this many steps (CPU demonstrations)
-  eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
-  max_length: int = 128
-  head_dropout: float = 0.1  # on the pooled output, before Dense 100
-  max_items: int = 0  # > 0: first that many items per split part (tests)
-  eval_batch_size: int = 64
-  num_devices: int = 0
-  compute_dtype: str = "float32"  # bfloat16: BERT matmuls/activations in bf16, parameters fp32
+from emojax.run_configs import FinetuneConfig
 
 
 def check_config(cfg: FinetuneConfig) -> None:
   """Every name checked before any work: datasets, conditions, export, dtype."""
   for name in cfg.datasets:
-    text_data.check_dataset(name)
+    datasets.get_dataset(name, "texts")
   unknown = [c for c in cfg.conditions if c not in ft.CONDITIONS]
   if unknown or not cfg.conditions or not cfg.datasets or not cfg.seeds:
     raise ValueError(f"text fine-tuning needs datasets, seeds and conditions among {ft.CONDITIONS}; "
@@ -77,7 +57,7 @@ def check_config(cfg: FinetuneConfig) -> None:
 def _part(name: str, part: str, max_items: int, max_length: int, tok) -> dict:
   keys, y_NxV, texts, _ = text_data.text_table(name)
   row = {k: i for i, k in enumerate(keys)}
-  chosen = text_data.load_split(name)[part]
+  chosen = splits.split_of(name)[part]
   chosen = chosen[:max_items] if max_items else chosen
   rows = np.asarray([row[k] for k in chosen], np.int64)
   t = bert.tokenize([texts[r] for r in rows], max_length, tokenizer=tok)
@@ -106,7 +86,7 @@ def train_one(cfg: FinetuneConfig, condition: str, dataset: str, seed: int, work
   """One fine-tuning run from the pretrained `bert_params` (not modified); returns its results
   with "test" (r per variable of the best-dev state), "zero_shot" ({sibling: (condition, r per
   variable)}) and "best_params"."""
-  heads = ft.prepare_heads(cfg.stage1, text_data.datasets.get_table(dataset).format, condition)
+  heads = ft.prepare_heads(cfg.stage1, datasets.get_dataset(dataset).format, condition)
   dtype = ft.compute_dtype(cfg.compute_dtype)
   mesh = mesh_lib.make_mesh(cfg.num_devices or None)
   mesh_lib.check_batch_divides(cfg.batch_size, mesh)
@@ -155,7 +135,7 @@ def train_one(cfg: FinetuneConfig, condition: str, dataset: str, seed: int, work
   best_dev = mesh_lib.put_replicated(best, mesh)
   zero_shot = {}
   for b, pair in siblings[dataset]:
-    fmt_b = formats.get_format(text_data.datasets.get_table(b).format)
+    fmt_b = formats.get_format(datasets.get_dataset(b).format)
     pred, e = outputs(best_dev, others[b])
     if condition == "Bsl":  # its own format-A output on B's texts -> mapping net A -> B
       pred = pred * (np.arange(packing.width) < fmt.size)
@@ -173,13 +153,16 @@ def train_one(cfg: FinetuneConfig, condition: str, dataset: str, seed: int, work
   return results
 
 
+BSZ_LEARNING_RATE = 3e-4  # the frozen-feature text table's Adam rate (configs/texts.py), for its BsZ nets
+
+
 def mapping_nets(cfg: FinetuneConfig, siblings) -> dict:
   """BsZ's per-direction mapping nets, the frozen-feature table's own (same data, schedule, seeds)."""
   if "Bsl" not in cfg.conditions or not any(siblings.values()):
     return {}
   stage1, _ = train_content.load_stage1(cfg.stage1)
-  content_cfg = train_content.default_config("texts", datasets=tuple(cfg.datasets), seeds=tuple(cfg.seeds),
-                                             conditions=("BsZ",))
+  content_cfg = train_content.ContentConfig(modality="texts", datasets=tuple(cfg.datasets), seeds=tuple(cfg.seeds),
+                                            conditions=("BsZ",), learning_rate=BSZ_LEARNING_RATE)
   return train_content.train_mapping_nets(content_cfg, stage1, list(cfg.datasets))[0]
 
 
@@ -208,8 +191,8 @@ def run(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, bert_params=None,
         if (cond, dataset) == (export_cond, export_dataset) and (
             exported is None or out["best_dev_r"] > exported["best_dev_r"]):
           exported = out
-        results = {"config": dataclasses.asdict(cfg), "runs": records, "table": table(records, cfg),
-                   "paper": content_report.PAPER_TEXTS}
+        results = {"config": dataclasses.asdict(cfg), "runs": records,
+                   "table": report.text_finetune_table(records, cfg.datasets), "paper": paper.TEXTS}
         _write(workdir, results)
   if exported is not None:
     results["export"] = export(workdir, cfg, exported["best_params"], bert_config, exported["heads"],
@@ -221,66 +204,10 @@ def run(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, bert_params=None,
 def _write(workdir: pathlib.Path, results: dict) -> None:
   if mesh_lib.is_writer():
     (workdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (workdir / "results.md").write_text(markdown(results))
-
-
-def table(records: list[dict], cfg: FinetuneConfig) -> dict:
-  """{dataset: {condition or zero-shot condition: mean_sd of the test r (mean over variables)}}."""
-  cells: dict[str, dict[str, list[float]]] = {}
-  for rec in records:
-    cells.setdefault(rec["dataset"], {}).setdefault(rec["condition"], []).append(float(np.mean(rec["test"])))
-    for b, (zs, r) in rec["zero_shot"].items():
-      cells.setdefault(b, {}).setdefault(zs, []).append(float(np.mean(r)))
-  return {name: {c: report.mean_sd(v) for c, v in cells[name].items()} for name in cfg.datasets if name in cells}
-
-
-def markdown(results: dict) -> str:
-  cfg = results["config"]
-  cols = [c for c in content_plan.CONDITIONS if any(c in row for row in results["table"].values())]
-  lines = ["# Stage 2, texts: MiniLM-L6 fine-tuned into the frozen space", "",
-           f"Test Pearson r (mean over the format's variables), mean ± sd over the seeds finished, n "
-           f"(of {', '.join(map(str, cfg['seeds']))}); AdamW {cfg['learning_rate']}, batch {cfg['batch_size']}, "
-           f"{ft.run_length(cfg)}, length {cfg['max_length']}, "
-           f"{cfg['compute_dtype']}. Zero-shot cells of a dataset come from the other dataset's encoder.", "",
-           *report.table_head("dataset", *cols)]
-  for name, row in results["table"].items():
-    lines.append(f"| {name} | " + " | ".join(
-        f"{row[c]['mean']:.3f} ± {row[c]['sd']:.3f} (n={len(row[c]['values'])})" if c in row else "–"
-        for c in cols) + " |")
-    paper = results["paper"].get(name, {})
-    lines.append("| paper (BERT-base) | " + " | ".join(f"{paper[c]:.3f}" if c in paper else "–" for c in cols) + " |")
-  lines += ["", "| run | steps | s/step | best dev r | test r |", "|---|---|---|---|---|"]
-  lines += [f"| {r['condition']} {r['dataset']} s{r['seed']} | {r['steps']} | {r['s_per_step']:.4f} | "
-            f"{r['best_dev_r']:.3f} | {np.mean(r['test']):.3f} |" for r in results["runs"]]
-  if "export" in results:
-    lines += ["", f"Exported for `emojax.load`: {results['export']['encoder']['run']} "
-                  f"(best dev r {results['export']['encoder']['best_dev']:.3f})."]
-  return "\n".join(lines) + "\n"
-
-
-def summary(results: dict) -> str:
-  """One line per run: loss first -> last, s/step, best dev r, test r, zero-shot r."""
-  return "\n".join(
-      f"{r['condition']} {r['dataset']} seed {r['seed']}: loss {r['first_loss']:.4f} -> {r['last_loss']:.4f} "
-      f"over {r['steps']} steps ({r['s_per_step']:.3f} s/step), best dev r {r['best_dev_r']:.3f}, test r "
-      f"{np.mean(r['test']):.3f}" + "".join(f", {zs} on {b} {np.mean(v):.3f}" for b, (zs, v) in r["zero_shot"].items())
-      for r in results["runs"])
+    (workdir / "results.md").write_text(report.text_finetune_markdown(results))
 
 
 FEATURE_KIND = "minilm_finetuned"  # model.json feature kind that `emojax.load` reads as this model
-# Exports written before `run` made the table: one run's config had these fields, one value each.
-ONE_RUN_FIELDS = {"dataset": "datasets", "condition": "conditions", "seed": "seeds"}
-
-
-def saved_config(meta: dict) -> FinetuneConfig:
-  """The config recorded in an export's model.json, also one of the earlier one-run config."""
-  saved = dict(meta["config"])
-  for old, new in ONE_RUN_FIELDS.items():
-    if old in saved:
-      saved[new] = (saved.pop(old),)
-  return config_lib.from_dict(FinetuneConfig, saved)
-
-
 def export(workdir: pathlib.Path, cfg: FinetuneConfig, best, bert_config: bert.BertConfig,
            heads: ft.Heads, best_r: float, seed: int) -> dict:
   """The best-dev BERT + Dense 100 (never Bsl's own output), for `emojax.load`."""

@@ -88,27 +88,36 @@ class HeadLayout:
   offsets: Mapping[str, int]
   tie_pairs: np.ndarray  # int32 [P, 2], row indices into the bank
   tie_concepts: tuple[str, ...]  # concept of each pair, for reports
+  declared: Mapping[str, LabelFormat]  # the formats themselves: a loaded model's may be unregistered
+
+  def format(self, name: str) -> LabelFormat:
+    return self.declared[name]
 
   @property
   def num_rows(self) -> int:
     last = self.formats[-1]
-    return self.offsets[last] + get_format(last).size
+    return self.offsets[last] + self.format(last).size
 
   def rows(self, name: str) -> slice:
     if name not in self.offsets:
       raise KeyError(f"format {name!r} is not in this model; it has {list(self.formats)}")
-    return slice(self.offsets[name], self.offsets[name] + get_format(name).size)
+    return slice(self.offsets[name], self.offsets[name] + self.format(name).size)
 
   def row_names(self) -> list[str]:
-    return [f"{f}:{v}" for f in self.formats for v in get_format(f).variables]
+    return [f"{f}:{v}" for f in self.formats for v in self.format(f).variables]
 
 
-def head_layout(format_names: Sequence[str]) -> HeadLayout:
-  """Stacks heads in the given order and compiles every equivalence class into index pairs."""
-  names = tuple(dict.fromkeys(format_names))  # de-duplicate, keep order
+def head_layout(format_names: Sequence[str | LabelFormat]) -> HeadLayout:
+  """Stacks heads in the given order and compiles every equivalence class into index pairs.
+  Formats are registered names or declarations (`LabelFormat`s, e.g. those a model.json declares)."""
+  declared = {}
+  for f in format_names:  # de-duplicate, keep order
+    fmt = f if isinstance(f, LabelFormat) else get_format(f)
+    declared.setdefault(fmt.name, fmt)
+  names = tuple(declared)
   offsets, rows_of_concept, start = {}, {}, 0
   for name in names:
-    fmt = get_format(name)
+    fmt = declared[name]
     offsets[name] = start
     for i, concept in enumerate(fmt.concepts):
       rows_of_concept.setdefault(concept, []).append(start + i)
@@ -119,4 +128,4 @@ def head_layout(format_names: Sequence[str]) -> HeadLayout:
       pairs.append((i, j))
       concepts.append(concept)
   tie_pairs = np.asarray(pairs, dtype=np.int32).reshape(-1, 2)
-  return HeadLayout(names, offsets, tie_pairs, tuple(concepts))
+  return HeadLayout(names, offsets, tie_pairs, tuple(concepts), declared)

@@ -2,11 +2,11 @@
 
 BASS (Kawai, Lukács & Ansorge 2020; `emojax/data/bass/`, CC BY 4.0) has 583 black-and-white
 silhouettes, each rated for valence and arousal by a US and a Chinese sample. The two rater
-populations are two `LabelTable`s of format `va` over the same images (nominal scale 1-9, the
-scale of the BASS study, rescaled to [-1, 1]), so they share one split: 3:1:1 by image name
-(`splits.ratio_split`), written to `emojax/data/splits/images/bass.json` by
-`python -m emojax.image_data` and checked by the tests. They are no mapping pair (same format),
-hence no zero-shot directions; Mlt trains one encoder on both (`MLT_GROUPS`).
+populations are two declarations of `emojax.datasets` (modality "images", format `va`, nominal
+scale 1-9 of the BASS study, rescaled to [-1, 1]) of one `group`, so they share one split: 3:1:1 by
+image name, committed as `emojax/data/splits/images/bass.json` (`emojax.splits`). They are no
+mapping pair (same format), hence no zero-shot directions; Mlt trains one encoder on both
+(`datasets.rater_groups`).
 
 Features are MobileNetV2's 1280-d globally pooled ImageNet features (`emojax.encoders.mobilenet`,
 torchvision eval preprocessing at 224 px), computed once and cached by `content_data.cached_features`
@@ -21,68 +21,31 @@ import pathlib
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from emojax import content_data, datasets, splits
 
-BASS_DIR = "bass"
-IMAGE_DIR = datasets.DATA_DIR / BASS_DIR / "images"
-SPLIT_NAME = "images/bass"
 FEATURE_NAME = "mobilenet_v2_imagenet"  # what `content_results` reports as the features
 FEATURE_DIM = 1280
 FEATURE_BATCH = 32
 
 
-def _read_bass(path: pathlib.Path) -> pd.DataFrame:
-  # Some numeric cells carry a trailing space ("944.3995 "): strip every cell.
-  frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str, skipinitialspace=True)
-  return frame.apply(lambda c: c.str.strip())
+def image_dir(name: str) -> pathlib.Path:
+  """The folder holding an image dataset's files, one per item, named by its key."""
+  return datasets.DATA_DIR / datasets.get_dataset(name, "images").files
 
 
-def _bass_table(name: str, suffix: str, language: str) -> datasets.LabelTable:
-  return datasets.LabelTable(name, f"{BASS_DIR}/BASS_data.csv", "file_name", "va",
-                             (f"val_mean_{suffix}", f"aro_mean_{suffix}"), ((1, 9),) * 2, language,
-                             reader=_read_bass)
+IMAGE_DIR = image_dir(datasets.names("images")[0])  # the bundled BASS silhouettes
 
 
-# Rater population = the table; "language" is the raters' (US: en, China: zh).
-IMAGE_TABLES: dict[str, datasets.LabelTable] = {t.name: t for t in [
-    _bass_table("bass_us_va", "us", "en"),
-    _bass_table("bass_ch_va", "ch", "zh"),
-]}
-IMAGE_DATASETS = tuple(IMAGE_TABLES)
-MLT_GROUPS = (IMAGE_DATASETS,)  # one encoder on both rater populations (no mapping pair links them)
-
-
-def get_table(name: str) -> datasets.LabelTable:
-  if name not in IMAGE_TABLES:
-    raise KeyError(f"unknown image dataset {name!r}; known: {list(IMAGE_TABLES)}")
-  return IMAGE_TABLES[name]
-
-
-@functools.cache
 def image_labels(name: str) -> tuple[tuple[str, ...], np.ndarray]:
-  """(image keys, labels on the canonical scale) of an image rating table."""
-  keys, y = datasets.read_labels(get_table(name))
-  return tuple(keys), y
+  """(image keys, labels on the canonical scale) of an image rating dataset."""
+  table = datasets.read_table(datasets.get_dataset(name, "images"))
+  return table.keys, table.y
 
 
-def image_names() -> list[str]:
-  """Every BASS image, by file name (identical for both rater tables)."""
-  return sorted(image_labels(IMAGE_DATASETS[0])[0])
-
-
-def compute_split() -> dict[str, list[str]]:
-  return splits.ratio_split(image_names())
-
-
-def load_split() -> dict[str, list[str]]:
-  split = splits.load_split(SPLIT_NAME)
-  listed = [k for p in splits.PARTS for k in split[p]]
-  if sorted(listed) != image_names():
-    raise ValueError(f"split {SPLIT_NAME}.json does not list every BASS image exactly once; "
-                     f"regenerate with `python -m emojax.image_data`")
-  return split
+def image_names(name: str = datasets.names("images")[0]) -> list[str]:
+  """Every image of a dataset (the bundled BASS by default), by file name."""
+  return sorted(image_labels(name)[0])
 
 
 def subset(split: dict[str, list[str]], max_items: int) -> dict[str, list[str]]:
@@ -117,28 +80,25 @@ def image_features(images: Sequence) -> np.ndarray:
   return _extractor().features(images, batch_size=8 if len(images) <= 24 else FEATURE_BATCH)
 
 
-def cached_image_features(paths: Sequence[pathlib.Path], cache_dir) -> np.ndarray:
+def cached_image_features(paths: Sequence[pathlib.Path], cache_dir, label: str = "bass") -> np.ndarray:
   """Features of image files, cached under the model's and every file's content hash."""
   key = [FEATURE_NAME, _weights_sha(), [(p.name, _sha256(p)) for p in paths]]
-  return content_data.cached_features(cache_dir, f"bass.{FEATURE_NAME}", key,
+  return content_data.cached_features(cache_dir, f"{label}.{FEATURE_NAME}", key,
                                       lambda: {"x": image_features(paths)})["x"]
 
 
 def load_images(name: str, cache_dir, max_items: int = 0) -> content_data.ContentData:
-  """A BASS rater table as `ContentData`: cached features, VA labels in [-1, 1], shared split."""
+  """An image rating dataset as `ContentData`: cached features, labels in canonical units, its
+  split (shared by the datasets of its group)."""
   keys, y_NxV = image_labels(name)
   row = {k: i for i, k in enumerate(keys)}
-  split = subset(load_split(), max_items)
+  split = subset(splits.split_of(name), max_items)
   names = [k for p in splits.PARTS for k in split[p]]
-  x_NxD = cached_image_features([IMAGE_DIR / k for k in names], cache_dir)
+  ds = datasets.get_dataset(name)
+  x_NxD = cached_image_features([image_dir(name) / k for k in names], cache_dir, ds.group or name)
   at = {k: i for i, k in enumerate(names)}
   x = {p: x_NxD[[at[k] for k in split[p]]] for p in splits.PARTS}
   y = {p: y_NxV[[row[k] for k in split[p]]] for p in splits.PARTS}
-  table = get_table(name)
-  return content_data.ContentData(name, table.format, table.language,
+  return content_data.ContentData(name, ds.format, ds.language,
                                   {p: list(split[p]) for p in splits.PARTS}, x, y, {})  # none dropped
 
-
-if __name__ == "__main__":
-  (splits.SPLIT_DIR / "images").mkdir(parents=True, exist_ok=True)
-  print(splits.write_split(SPLIT_NAME, compute_split()))

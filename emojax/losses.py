@@ -1,7 +1,9 @@
 """Loss terms of the emotion codec as small pure array functions.
 
 Each takes predictions and targets in canonical units (logits for class formats) and returns a
-scalar mean, so training, tests and analysis use exactly the same arithmetic. The soft-sharing
+scalar mean, so training, tests and analysis use exactly the same arithmetic. The per-format
+losses also take a mask of real columns, for the codec's formats padded to one width: the one
+implementation serves unpadded callers and the padded stage-1/stage-2 steps. The soft-sharing
 term reads the stacked head bank and the int array of tied row pairs compiled by
 `formats.head_layout`: it depends only on row *directions*, so formats may keep their own scales.
 """
@@ -10,30 +12,44 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from emojax import formats
 
-
-def mse(pred, target):
-  return jnp.mean(jnp.square(pred - target))
+PADDED_LOGIT = -1e9  # logit of a padded class: never predicted, no probability mass
 
 
-def softmax_cross_entropy(logits_BxC, onehot_BxC):
+def masked_mean(x_BxV, mask_V=None):
+  """Mean of x; with `mask_V`, the mean over the real (mask 1) columns of padded arrays."""
+  if mask_V is None:
+    return jnp.mean(x_BxV)
+  return jnp.sum(mask_V * x_BxV) / (jnp.sum(mask_V) * x_BxV.shape[0])
+
+
+def mse(pred, target, mask_V=None):
+  return masked_mean(jnp.square(pred - target), mask_V)
+
+
+def softmax_cross_entropy(logits_BxC, onehot_BxC, mask_C=None):
+  if mask_C is not None:
+    logits_BxC = jnp.where(mask_C > 0, logits_BxC, PADDED_LOGIT)
+  import optax  # here, not at the top: loading a model (which imports this module) needs no optimizer
   return jnp.mean(optax.softmax_cross_entropy(logits_BxC, onehot_BxC))
 
 
-def sigmoid_cross_entropy(logits_BxC, targets_BxC):
-  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits_BxC, targets_BxC))
+def sigmoid_cross_entropy(logits_BxC, targets_BxC, mask_C=None):
+  import optax  # see softmax_cross_entropy
+  return masked_mean(optax.sigmoid_binary_cross_entropy(logits_BxC, targets_BxC), mask_C)
 
 
-def format_loss(fmt: formats.LabelFormat, pred, target):
-  """ℓ_F of METHOD.md: MSE for regression, softmax CE for one label, sigmoid CE for label sets."""
-  if fmt.kind == formats.REGRESSION:
-    return mse(pred, target)
-  if fmt.kind == formats.CLASSES:
-    return softmax_cross_entropy(pred, target)
-  return sigmoid_cross_entropy(pred, target)
+# ℓ_F of METHOD.md by format kind: MSE for regression, softmax CE for one label, sigmoid CE for
+# label sets. Each takes (pred, target, mask=None); a mask marks the real columns of padded arrays.
+LOSS_OF_KIND = {formats.REGRESSION: mse, formats.CLASSES: softmax_cross_entropy,
+                formats.MULTILABEL: sigmoid_cross_entropy}
+
+
+def format_loss(fmt: formats.LabelFormat, pred, target, mask_V=None):
+  """ℓ_F of METHOD.md for format `fmt` (`LOSS_OF_KIND`); `mask_V` for padded arrays."""
+  return LOSS_OF_KIND[fmt.kind](pred, target, mask_V)
 
 
 def cosine_rows(bank_VxE, pairs_Px2, eps: float = 1e-8):

@@ -37,11 +37,12 @@ import numpy as np
 import optax
 
 from emojax import checkpoint, codec, config as config_lib, formats, losses, mesh as mesh_lib
-from emojax import metrics, new_format_data, progress, report, splits, train_content
-from emojax.api import ContentModel, padded_size
+from emojax import datasets, loop, metrics, new_format_data, paper, progress, report, splits, train_content
+from emojax import api, content_model
+from emojax.api import ContentModel, NewFormatModel
+from emojax.format_head import init_params, label_encoder
 
 STAGE = "new_format"
-PAPER = {"isear": {"metric": "accuracy", "score": .714, "what": "fine-tuned BERT-base, Bsl"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +58,9 @@ class NewFormatConfig:
   """Learning new formats onto a trained text model; 3 seeds, new heads and baselines alike."""
 
   base: str = "checkpoints/texts"  # stage-2 texts workdir (frozen-feature MiniLM model)
-  datasets: tuple[str, ...] = tuple(new_format_data.DATASETS)
+  datasets: tuple[str, ...] = datasets.names(classes=True)
   weights: NewFormatWeights = NewFormatWeights()
-  # Adam rates chosen on mean dev score over both datasets: new heads 3e-3 over 1e-3, the
-  # baseline 1e-3 over 3e-4 (the stage-2 text rate); at 30 epochs the best epochs were the last.
-  learning_rate: float = 3e-3
+  learning_rate: float = 3e-3  # Adam; both rates chosen on dev (configs/new_formats.py says how)
   batch_size: int = 32
   epochs: int = 60  # best dev epoch is kept (both methods)
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -82,18 +81,6 @@ def tie_pairs(fmt: formats.LabelFormat, layout: formats.HeadLayout) -> np.ndarra
            for j_off, c in enumerate(formats.get_format(name).concepts) if c == concept
            for j in (layout.offsets[name] + j_off,)]
   return np.asarray(pairs, np.int32).reshape(-1, 2)
-
-
-def label_encoder(cfg: codec.CodecConfig) -> codec.LabelEncoder:
-  return codec.LabelEncoder(cfg.hidden, cfg.embedding_dim, cfg.dropout, cfg.leaky_slope)
-
-
-def init_params(rng, cfg: codec.CodecConfig, fmt: formats.LabelFormat) -> dict:
-  """{"encoder": label encoder at the format's width, "head": H_VxE}, scaled as the codec's bank."""
-  k_enc, k_head = jax.random.split(rng)
-  enc = label_encoder(cfg).init(k_enc, jnp.zeros((1, fmt.size)), deterministic=True)["params"]
-  head = jax.random.normal(k_head, (fmt.size, cfg.embedding_dim)) / jnp.sqrt(cfg.embedding_dim)
-  return {"encoder": enc, "head": head}
 
 
 def loss_terms(params, bank_KxE, e_BxE, y_BxV, *, fmt: formats.LabelFormat, cfg: codec.CodecConfig,
@@ -156,10 +143,13 @@ def make_epoch_fn(loss_fn, score_fn, tx, *, n: int, batch_size: int):
 
 
 def fit(loss_fn, score_fn, init_fn, seeds, parts: dict, frozen: dict, *, learning_rate: float,
-        batch_size: int, epochs: int, bar=None, label: str = "") -> dict:
+        batch_size: int, epochs: int, bar=None, label: str = "",
+        workdir: pathlib.Path | None = None, settings=None, checkpoint_every: int = 10) -> dict:
   """Trains one model per seed (`init_fn(key) -> params`, vmapped) on parts["train"], keeping the
   best dev epoch; returns its params [S, ...], its score on every part [S], the per-epoch history
-  and the best epoch per seed (1-based). Everything on device is one of three compiled calls."""
+  and the best epoch per seed (1-based). Everything on device is one of three compiled calls; the
+  epochs run in the host loop of `emojax.loop`, resumable from `workdir/<digest>` (keyed by the
+  arguments, the data and the caller's other `settings`, so a changed one starts afresh)."""
   tx = optax.adam(learning_rate)
   n = int(next(iter(parts["train"].values())).shape[0])
   epoch_fn = make_epoch_fn(loss_fn, score_fn, tx, n=n, batch_size=batch_size)
@@ -174,20 +164,33 @@ def fit(loss_fn, score_fn, init_fn, seeds, parts: dict, frozen: dict, *, learnin
 
   state, best, keys = start(jnp.asarray(seeds, jnp.uint32))
   best_score = jnp.full((len(seeds),), -jnp.inf, jnp.float32)  # strongly typed: one compile
-  history, best_epoch, best_host = [], np.zeros(len(seeds), int), np.full(len(seeds), -np.inf)
-  for e in range(epochs):
-    state, best, best_score, terms, dev_score = epoch_fn(state, best, best_score, keys, np.int32(e),
-                                                         parts["train"], frozen, parts["dev"])
-    dev_host = np.asarray(dev_score)
-    if not np.isfinite(np.asarray(terms["loss"])).all():
-      raise FloatingPointError(f"{label}: non-finite loss in epoch {e + 1} (seeds {list(seeds)}: "
-                               f"{np.asarray(terms['loss']).tolist()}); lower the learning rate")
-    best_epoch[dev_host > best_host] = e + 1
+  fresh = lambda: {"state": state, "best": best, "best_score": best_score}
+  checkpoints, first = None, 0
+  if workdir is not None:
+    arrays = [a for d in (*parts.values(), frozen) for _, a in sorted(d.items())]
+    run_dir = workdir / loop.digest([label, learning_rate, batch_size, epochs, list(seeds), settings],
+                                    arrays)
+    checkpoints, first, run_state = loop.resume_or_init(run_dir, fresh)
+  else:
+    run_state = fresh()
+
+  def epoch(s, e):
+    state, best, best_score, terms, dev_score = epoch_fn(
+        s["state"], s["best"], s["best_score"], keys, np.int32(e), parts["train"], frozen, parts["dev"])
+    return {"state": state, "best": best, "best_score": best_score}, {**terms, "dev": dev_score}
+
+  seeds_losses = lambda e, host: f"{label} epoch {e + 1} (seeds {list(seeds)}: {host['loss'].tolist()})"
+  run_state, history = loop.run(
+      run_state, epoch, start=first, stop=epochs, checkpoints=checkpoints,
+      checkpoint_every=checkpoint_every, where=seeds_losses, progress=bar,
+      on_metrics=lambda e, host: {"dev": host["dev"].tolist(),
+                                  **{k: v.tolist() for k, v in host.items() if k != "dev"}})
+  best_epoch, best_host = np.zeros(len(seeds), int), np.full(len(seeds), -np.inf)
+  for h in history:
+    dev_host = np.asarray(h["dev"])
+    best_epoch[dev_host > best_host] = h["epoch"]
     best_host = np.maximum(best_host, dev_host)
-    history.append({"epoch": e + 1, "dev": dev_host.tolist(),
-                    **{k: np.asarray(v).tolist() for k, v in terms.items()}})
-    if bar is not None:
-      bar.update(bar.done + 1, task=label, dev=float(dev_host.mean()))
+  best = run_state["best"]
   scores = jax.jit(jax.vmap(lambda p: {q: score_fn(p, {**parts[q], **frozen}) for q in parts}))(best)
   return {"best": best, "history": history, "best_epoch": best_epoch.tolist(),
           "scores": {q: np.asarray(v).tolist() for q, v in scores.items()}}
@@ -197,7 +200,6 @@ def fit(loss_fn, score_fn, init_fn, seeds, parts: dict, frozen: dict, *, learnin
 
 def load_base(path: str | pathlib.Path) -> tuple[ContentModel, str]:
   """The frozen stage-2 text model and the fingerprint of its checkpoint."""
-  from emojax import api
   path = pathlib.Path(path).resolve()
   if not (path / checkpoint.MODEL_JSON).is_file():
     raise checkpoint.CheckpointError(
@@ -215,8 +217,9 @@ def load_base(path: str | pathlib.Path) -> tuple[ContentModel, str]:
 # ------------------------------------------------------------------------------- one format, seeds
 
 def learn_format(cfg: NewFormatConfig, base: ContentModel, fmt: formats.LabelFormat, e: dict,
-                 y: dict, *, bar=None) -> dict:
-  """Head + label encoder of `fmt` on frozen embeddings e[part] (N x 100), all seeds."""
+                 y: dict, *, bar=None, workdir: pathlib.Path | None = None) -> dict:
+  """Head + label encoder of `fmt` on frozen embeddings e[part] (N x 100), all seeds; resumable
+  from `workdir` (see `fit`)."""
   ccfg = base.config.codec
   pairs = tie_pairs(fmt, base.layout)
 
@@ -230,19 +233,19 @@ def learn_format(cfg: NewFormatConfig, base: ContentModel, fmt: formats.LabelFor
   frozen = {"bank": jnp.array(base.params["bank"])}  # a copy: the model's own array is untouched
   out = fit(loss_fn, score_fn, lambda k: init_params(k, ccfg, fmt), cfg.seeds, parts, frozen,
             learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, epochs=cfg.epochs, bar=bar,
-            label=f"{fmt.name} head")
+            label=f"{fmt.name} head", workdir=workdir, settings=config_lib.to_dict(cfg))
   test_logits = jax.jit(jax.vmap(lambda p: parts["test"]["e"] @ p["head"].T))(out["best"])
   return {**out, "pairs": pairs, "test_logits": np.asarray(test_logits)}
 
 
 def baseline_module(cfg: NewFormatConfig, fmt: formats.LabelFormat, embedding_dim: int):
   """The stage-2 Bsl of texts: Dropout -> Dense |F| on the pooled features (its `own` output)."""
-  enc = train_content.EncoderConfig(hidden=(), dropout=(cfg.baseline_dropout,))
-  return train_content.encoder_module(enc, embedding_dim, own_width=fmt.size)
+  enc = content_model.EncoderConfig(hidden=(), dropout=(cfg.baseline_dropout,))
+  return content_model.encoder_module(enc, embedding_dim, own_width=fmt.size)
 
 
 def train_baseline(cfg: NewFormatConfig, fmt: formats.LabelFormat, x: dict, y: dict,
-                   embedding_dim: int, *, bar=None) -> dict:
+                   embedding_dim: int, *, bar=None, workdir: pathlib.Path | None = None) -> dict:
   module = baseline_module(cfg, fmt, embedding_dim)
   logits = lambda p, x_NxD, **kw: module.apply({"params": p}, x_NxD, **kw)[1]
 
@@ -257,98 +260,19 @@ def train_baseline(cfg: NewFormatConfig, fmt: formats.LabelFormat, x: dict, y: d
   parts = {p: {"x": jnp.asarray(x[p]), "y": jnp.asarray(y[p])} for p in splits.PARTS}
   out = fit(loss_fn, score_fn, init_fn, cfg.seeds, parts, {},
             learning_rate=cfg.baseline_learning_rate, batch_size=cfg.batch_size,
-            epochs=cfg.epochs, bar=bar, label=f"{fmt.name} baseline")
+            epochs=cfg.epochs, bar=bar, label=f"{fmt.name} baseline", workdir=workdir,
+            settings=config_lib.to_dict(cfg))
   test_logits = jax.jit(jax.vmap(lambda p: logits(p, parts["test"]["x"])))(out["best"])
   return {**out, "test_logits": np.asarray(test_logits)}
-
-
-def per_class_f1(logits_NxV: np.ndarray, y_NxV: np.ndarray) -> np.ndarray:
-  """F1 of every class at logit > 0 (p > 0.5), the terms macro F1 averages."""
-  pred, gold = logits_NxV > 0, y_NxV > 0.5
-  tp, fp, fn = (pred & gold).sum(0), (pred & ~gold).sum(0), (~pred & gold).sum(0)
-  return 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-
-
-# --------------------------------------------------------------------------------- the loaded model
-
-class NewFormatModel(ContentModel):
-  """A base text model plus formats learned onto its frozen space: every method of ContentModel /
-  EmotionModel (`predict`, `map_labels`, `embed_labels`, `decode_embeddings`) takes the new formats
-  too, in either role; the base's own formats run exactly as in the base model."""
-
-  def __init__(self, workdir: pathlib.Path, meta: dict, base: ContentModel, params: dict):
-    super().__init__(base.workdir, base.content_meta, base.stage1, base.encoder_params,
-                     base.content_config)
-    self.workdir, self.base, self.new_meta, self.new_params = workdir, base, meta, params
-    self.new_formats = {n: formats.get_format(n) for n in meta["formats"]}
-
-  @property
-  def formats(self) -> dict[str, formats.LabelFormat]:
-    return {**super().formats, **self.new_formats}
-
-  def __repr__(self) -> str:
-    return (f"NewFormatModel({str(self.workdir)!r}, new={list(self.new_formats)}, "
-            f"base={str(self.base.workdir)!r}, formats={list(self.formats)})")
-
-  def _format(self, name: str) -> formats.LabelFormat:
-    if name in self.new_formats:
-      return self.new_formats[name]
-    if name not in self.layout.formats:
-      raise ValueError(f"unknown label format {name!r}; this model knows {list(self.formats)}")
-    return formats.get_format(name)
-
-  @functools.partial(jax.jit, static_argnums=(0, 1))
-  def _new_embed(self, name: str, params, y_NxV):
-    return label_encoder(self.config.codec).apply({"params": params}, y_NxV, deterministic=True)
-
-  def embed_labels(self, values, fmt: str, dataset: str | None = None) -> np.ndarray:
-    if fmt not in self.new_formats:
-      return super().embed_labels(values, fmt, dataset)
-    if dataset is not None:
-      raise ValueError(f"format {fmt!r} was learned without dataset conditioning; use dataset=None")
-    y = self._check_labels(values, self.new_formats[fmt])
-    padded = np.zeros((padded_size(len(y)), y.shape[1]), np.float32)
-    padded[:len(y)] = y
-    return np.asarray(self._new_embed(fmt, self.new_params[fmt]["encoder"], jnp.asarray(padded)))[:len(y)]
-
-  def decode_embeddings(self, embeddings_NxE, fmt: str) -> np.ndarray:
-    if fmt not in self.new_formats:
-      return super().decode_embeddings(embeddings_NxE, fmt)
-    target = self.new_formats[fmt]
-    e = np.asarray(embeddings_NxE, np.float32)
-    if e.ndim != 2 or e.shape[1] != self.config.codec.embedding_dim or not np.isfinite(e).all():
-      raise ValueError(f"embeddings must be finite, of shape (N, {self.config.codec.embedding_dim}); "
-                       f"got {e.shape}")
-    logits = e @ np.asarray(self.new_params[fmt]["head"]).T
-    if target.kind == formats.CLASSES:
-      z = np.exp(logits - logits.max(-1, keepdims=True))
-      return z / z.sum(-1, keepdims=True)
-    if target.kind == formats.MULTILABEL:
-      return 1.0 / (1.0 + np.exp(-logits))
-    return logits
-
-
-def load_model(workdir: pathlib.Path, meta: dict, base: str | pathlib.Path | None = None) -> NewFormatModel:
-  """Opens a new-format workdir after checking that its base model is the one it learned against
-  (`base` names that model's new place if it moved)."""
-  from emojax import api
-  path = checkpoint.find_recorded(workdir, meta["base"], base, role="model",
-                                  remedy="learn the formats again")
-  base_model = api.load(path)
-  ccfg = base_model.config.codec
-  abstract = jax.eval_shape(lambda k: {n: init_params(k, ccfg, formats.get_format(n))
-                                       for n in meta["formats"]}, jax.random.key(0))
-  return NewFormatModel(pathlib.Path(workdir), meta, base_model,
-                        checkpoint.restore_params(workdir, abstract))
 
 
 # ------------------------------------------------------------------------------------- experiment
 
 def check_config(cfg: NewFormatConfig, base: ContentModel) -> None:
   if not cfg.datasets:
-    raise ValueError("datasets is empty; known: " + ", ".join(new_format_data.DATASETS))
+    raise ValueError("datasets is empty; known: " + ", ".join(datasets.names(classes=True)))
   for name in cfg.datasets:
-    fmt = new_format_data.check_dataset(name)
+    fmt = datasets.get_dataset(name, "texts", classes=True).format
     if fmt in base.layout.formats:
       raise ValueError(f"format {fmt!r} of dataset {name!r} is already in the base model "
                        f"{base.workdir}: it is not new")
@@ -379,9 +303,7 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
   base, fingerprint = load_base(cfg.base)
   check_config(cfg, base)
   before = jax.tree.map(np.array, {"codec": base.params, "content": base.encoder_params})
-  if mesh_lib.is_writer():
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_lib.dump(cfg, workdir / "config.json")
+  loop.start_workdir(workdir, cfg)
   cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
   max_length = base.content_meta["feature"]["max_length"]
   bar = progress.Progress((1 + cfg.baseline) * cfg.epochs * len(cfg.datasets), "new formats", unit="epoch",
@@ -395,9 +317,9 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
     t_features = time.perf_counter() - t0
     fmt = formats.get_format(data.format)
     e = {p: base.embed_features(data.x[p]) for p in splits.PARTS}  # frozen G, deterministic
-    new = learn_format(cfg, base, fmt, e, data.y, bar=bar)
-    bsl = (train_baseline(cfg, fmt, data.x, data.y, base.config.codec.embedding_dim, bar=bar)
-           if cfg.baseline else None)
+    new = learn_format(cfg, base, fmt, e, data.y, bar=bar, workdir=workdir / name / "new_format")
+    bsl = (train_baseline(cfg, fmt, data.x, data.y, base.config.codec.embedding_dim, bar=bar,
+                          workdir=workdir / name / "baseline") if cfg.baseline else None)
     pick = int(np.argmax(new["scores"]["dev"]))
     exported[fmt.name] = jax.tree.map(lambda a: a[pick], jax.device_get(new["best"]))
     head, bank = exported[fmt.name]["head"], np.asarray(base.params["bank"])
@@ -415,12 +337,12 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
                      if bsl else None),
         "exported_seed": cfg.seeds[pick],
         "test_f1_per_class": None if fmt.kind != formats.MULTILABEL else {
-            method: {v: report.mean_sd([per_class_f1(l, data.y["test"])[i] for l in out["test_logits"]])
+            method: {v: report.mean_sd([metrics.per_class_f1(l, data.y["test"])[i] for l in out["test_logits"]])
                      for i, v in enumerate(fmt.variables)}
             for method, out in (("new_format", new), ("baseline", bsl)) if out},
         "tie_cosines": {f"{fmt.name}:{fmt.variables[i]} ~ {names[j]}": float(c)
                         for (i, j), c in zip(new["pairs"].tolist(), cos)},
-        "paper": PAPER.get(name)}
+        "paper": paper.NEW_FORMATS.get(name)}
     if mesh_lib.is_writer():
       (workdir / name).mkdir(exist_ok=True)
       with (workdir / name / "metrics.jsonl").open("w") as f:
@@ -441,69 +363,12 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
   names = [r["format"] for r in rows.values()]
   checkpoint.export_model(workdir, exported, formats.head_layout(names), cfg, stage=STAGE,
                           seed=None, extra=meta)
-  model = load_model(workdir, checkpoint.read_meta(workdir))
+  model = api.load(workdir)
   results = {"datasets": rows, "seeds": list(cfg.seeds), "base": meta["base"],
              "stage1": meta["stage1"], "examples": examples(model),
              "base_parameters_bit_identical": unchanged,
              "timing": {"wall_s": time.perf_counter() - t_start, "per_dataset": timing,
                         "device": f"{jax.devices()[0].device_kind}"}}
   if mesh_lib.is_writer():
-    report.write(workdir, results, markdown(results))
+    report.write(workdir, results, report.new_format_markdown(results))
   return results
-
-
-def _fmt(stat: dict) -> str:
-  return f"{stat['mean']:.3f} ± {stat['sd']:.3f}" if len(stat["values"]) > 1 else f"{stat['mean']:.3f}"
-
-
-def markdown(results: dict) -> str:
-  n = len(results["seeds"])
-  lines = [f"# New label formats learned onto a frozen space (mean ± sd over {n} seed(s): "
-           f"{results['seeds']})", "",
-           f"Base model: `{results['base']['path']}` (fingerprint {results['base']['fingerprint'][:12]}), "
-           f"stage 1 `{results['stage1']['path']}`. Every base parameter bit-identical after "
-           f"learning: {results['base_parameters_bit_identical']}.", "",
-           "| dataset | format | metric | train/dev/test | new head (frozen space) | dedicated baseline "
-           "| paper |", "|---|---|---|---|---|---|---|"]
-  for name, r in results["datasets"].items():
-    s = r["sizes"]
-    paper = f"{r['paper']['score']:.3f} ({r['paper']['what']})" if r["paper"] else "–"
-    bsl = _fmt(r["baseline"]["test"]) if r["baseline"] else "–"
-    lines.append(f"| {name} | {r['format']} | {r['metric']} | {s['train']}/{s['dev']}/{s['test']} "
-                 f"| {_fmt(r['new_format']['test'])} | {bsl} | {paper} |")
-  lines += ["", "Dev scores (best epoch): " + "; ".join(
-      f"{n} new head {_fmt(r['new_format']['dev'])}"
-      + (f", baseline {_fmt(r['baseline']['dev'])}" if r["baseline"] else "")
-      for n, r in results["datasets"].items()), ""]
-  for name, r in results["datasets"].items():
-    lines += [f"## {name}", "",
-              f"Items left out: {r['dropped'] or 'none'}; items with the empty label set per part: "
-              f"{r['empty_label_set']}; best epochs new head {r['new_format']['best_epoch']}"
-              + (f", baseline {r['baseline']['best_epoch']}" if r["baseline"] else "")
-              + f"; exported seed {r['exported_seed']}.", "",
-              "| tied rows (exported seed) | cosine |", "|---|---|"]
-    lines += [f"| {k} | {v:.3f} |" for k, v in r["tie_cosines"].items()]
-    lines.append("")
-    if r["test_f1_per_class"]:
-      methods = list(r["test_f1_per_class"])
-      lines += ["| test F1 per class | " + " | ".join(methods) + " | test items with the class |",
-                "|---" * (len(methods) + 2) + "|"]
-      for v in r["test_f1_per_class"][methods[0]]:
-        lines.append(f"| {v} | " + " | ".join(_fmt(r["test_f1_per_class"][m][v]) for m in methods)
-                     + f" | {r['class_counts']['test'][v]} |")
-      lines.append("")
-  for name, ex in results["examples"].items():
-    targets = list(ex["targets"])
-    header = [v for t in targets for v in (f"{t}:{x}" for x in ex["targets"][t])]
-    lines += [f"## map_labels from {name} (one-hot of each class)", "",
-              "| class | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
-    for i, cls in enumerate(ex["classes"]):
-      cells = [f"{v:.2f}" for t in targets for v in ex["map_labels"][t][i]]
-      lines.append(f"| {cls} | " + " | ".join(cells) + " |")
-    lines += ["", f"Round trip {name} -> {name}: {ex['round_trip_correct']}/{len(ex['classes'])} "
-              "classes come back as themselves.", ""]
-  t = results["timing"]
-  lines.append(f"Wall time {t['wall_s']:.0f} s (" + ", ".join(
-      f"{n}: features {v['features_s']:.0f} s, training {v['train_s']:.0f} s"
-      for n, v in t["per_dataset"].items()) + f"), {t['device']}.")
-  return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emojax import progress
+from emojax import checkpoint, datasets, image_data, progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CHUNK = {"words": 4096, "texts": 256, "images": 64}  # items per encoder call (progress granularity)
@@ -143,24 +143,18 @@ def image_folder(path: str | pathlib.Path) -> Items:
 
 def dataset_names() -> dict[str, str]:
   """Bundled datasets that can be embedded, with the modality that reads them."""
-  from emojax import content_data, text_data
-  return {**{n: "words" for n in content_data.WORD_DATASETS},
-          **{n: "texts" for n in text_data.TEXT_DATASETS}, "bass": "images"}
+  return {d.group or d.name: d.modality for d in map(datasets.get_dataset, datasets.names())}
 
 
 def dataset_items(name: str) -> Items:
   """Every item of a bundled dataset in its table's order: words (ids are the table's keys, the
   input its English text), texts (ids are item keys) or the BASS images (ids are file names)."""
-  from emojax import content_data, image_data, text_data
   modality = dataset_names().get(name)
   if modality is None:
     raise ValueError(f"unknown dataset {name!r}; bundled: {sorted(dataset_names())}")
-  if modality == "words":
-    keys, _, texts = content_data.word_table(name)
-    return Items(list(keys), list(texts), name, "text")
-  if modality == "texts":
-    keys, _, texts, _ = text_data.text_table(name)
-    return Items(list(keys), list(texts), name, "text")
+  if modality != "images":
+    table = datasets.read_table(name)
+    return Items(list(table.keys), list(table.content), name, "text")
   names = image_data.image_names()
   return Items(names, [image_data.IMAGE_DIR / n for n in names], name, "image")
 
@@ -201,12 +195,11 @@ def read_items(modality: str, *, values: Sequence[str] = (), file: str | None = 
 
 def stage1_of(model) -> dict:
   """{"path", "fingerprint"} of the stage-1 checkpoint whose space a model embeds into."""
-  from emojax import train_content
   meta = getattr(model, "content_meta", None)
   if meta is not None:
     return {"path": meta["stage1"]["path"], "fingerprint": meta["stage1"]["fingerprint"]}
   return {"path": str(pathlib.Path(model.workdir).resolve()),
-          "fingerprint": train_content.stage1_fingerprint(model.workdir)}
+          "fingerprint": checkpoint.fingerprint(model.workdir)}
 
 
 def require_content_model(model) -> str:
@@ -264,11 +257,10 @@ def format_names(model, spec: str | None) -> list[str]:
 
 def default_format(model) -> str:
   """The format of the dataset the exported encoder was trained on (e.g. vad for Aug/warriner_vad)."""
-  from emojax import datasets, image_data
   run = getattr(model, "content_meta", {}).get("encoder", {}).get("run", "")
   first = run.partition("/")[2].split("+")[0]
-  table = datasets.TABLES.get(first) or image_data.IMAGE_TABLES.get(first)
-  if table is not None and table.format in model.formats:
+  table = datasets.REGISTRY.get(first)
+  if isinstance(table, datasets.Dataset) and table.format in model.formats:
     return table.format
   return list(model.formats)[0]
 

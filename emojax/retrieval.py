@@ -22,6 +22,7 @@ within the span). `nearest(..., basis_RxE=None)` gives the full-space cosine.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import pathlib
@@ -190,7 +191,6 @@ def format_results(index: Index, queries: list[str], rows: np.ndarray, cos: np.n
 def write_results(path: str | pathlib.Path, index: Index, queries: list[str], rows: np.ndarray,
                   cos: np.ndarray) -> None:
   """CSV (one line per query and rank) or JSON (with the collection's metadata)."""
-  import csv
   path = pathlib.Path(path)
   suffix = predict.output_suffix(path, (".csv", ".json"))
   records = result_records(index, queries, rows, cos)

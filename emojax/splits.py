@@ -1,12 +1,19 @@
 """Deterministic train/dev/test splits that every stage shares, so nothing leaks between stages.
 
-The rule (the one the reference numbers used): sort the items, permute them with
-`numpy.random.RandomState(0).permutation(n)`, then the first round(3n/5) are train, the next
-round(n/5) dev and the rest test. `extend_split` keeps every item that already has a part where it
-is and splits only the new items by the same rule; this is how the Imbir∩Wierzba words inherit the
-Riegel∩Wierzba split and how later content datasets inherit the mapping test words. The committed
-split files under `emojax/data/splits/` are written by `python -m emojax.splits` and checked
-against the rule by the tests.
+A declaration's `split` (`emojax.datasets`) is one of:
+- `"rule"`: sort the items, permute them with `numpy.random.RandomState(0).permutation(n)`, then the
+  first round(3n/5) are train, the next round(n/5) dev and the rest test (the reference numbers' rule);
+- `"column:<name>"`: a column of the file names each item's part (train/dev/test), items in file order;
+- `"file:<path>"`: the parts a JSON file under `emojax/data/` lists, in its order, its entries written
+  as the raw file writes keys (a pair's: as its second dataset's file does); items it does not list
+  are left out;
+- `"pair:<name>"`: a mapping pair's split, for the items the pair has; others are left out;
+- `"<file or pair>+rule"`: items listed keep their part, the other items follow the rule
+  (`extend_split`). This is how the Imbir∩Wierzba words inherit the Riegel∩Wierzba split and how
+  the word and text datasets inherit the mapping pairs' test items.
+A dataset in a mapping pair must put the pair's items where the pair does (checked when computed).
+The committed split files under `emojax/data/splits/` (a declaration's `split_file`) are written by
+`python -m emojax.splits`, the one writer, and checked against their rule by the tests.
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from emojax import datasets
+
 PARTS = ("train", "dev", "test")
 SPLIT_DIR = pathlib.Path(__file__).parent / "data" / "splits"
+SOURCES = ("file", "pair", "column")
 
 
 def ratio_split(items: Iterable[str], seed: int = 0) -> dict[str, list[str]]:
@@ -45,7 +55,20 @@ def extend_split(existing: Mapping[str, list[str]], items: Iterable[str]) -> dic
   return out
 
 
+def parse(rule: str) -> tuple[str, str, bool]:
+  """A split rule as (kind, argument, extended by the rule)."""
+  base, plus, rest = rule.partition("+")
+  kind, _, arg = base.partition(":")
+  ok = (kind == "rule" and not arg and not plus) or (
+      kind in SOURCES and arg and (not plus or (rest == "rule" and kind != "column")))
+  if not ok:
+    raise ValueError(f"split rule {rule!r} is not one of 'rule', 'column:<name>', 'file:<path>', "
+                     f"'pair:<name>', 'file:<path>+rule', 'pair:<name>+rule'")
+  return kind, arg, bool(plus)
+
+
 def load_split(name: str) -> dict[str, list[str]]:
+  """A committed split file by its name under emojax/data/splits (e.g. "es_va_be5", "words/riegel_va")."""
   path = SPLIT_DIR / f"{name}.json"
   if not path.exists():
     raise FileNotFoundError(f"split file {path} is missing; regenerate with `python -m emojax.splits`")
@@ -53,13 +76,98 @@ def load_split(name: str) -> dict[str, list[str]]:
 
 
 def write_split(name: str, split: Mapping[str, list[str]]) -> pathlib.Path:
-  SPLIT_DIR.mkdir(parents=True, exist_ok=True)
   path = SPLIT_DIR / f"{name}.json"
+  path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(json.dumps({p: list(split[p]) for p in PARTS}, ensure_ascii=False, indent=0) + "\n")
   return path
 
 
+def _declaration(name) -> datasets.Dataset | datasets.Pair:
+  return datasets.get(name) if isinstance(name, str) else name
+
+
+def _from_file(decl, path: str, items: tuple[str, ...]) -> dict[str, list[str]]:
+  listed = json.loads((datasets.DATA_DIR / path).read_text())
+  keyed = datasets.get_dataset(decl.b) if isinstance(decl, datasets.Pair) else decl
+  known = set(items)
+  out = {}
+  for p in PARTS:
+    keys = (keyed.key_prefix + keyed.key_transform(str(i)) for i in listed[p])
+    out[p] = [k for k in keys if k in known]
+  return out
+
+
+def compute(name: str | datasets.Dataset | datasets.Pair) -> dict[str, list[str]]:
+  """The split of a declaration by its rule, from the data (what the writer writes)."""
+  decl = _declaration(name)
+  kind, arg, extended = parse(decl.split)
+  items = datasets.item_keys(decl)
+  if kind == "rule":
+    split = ratio_split(items)
+  elif kind == "column":
+    if isinstance(decl, datasets.Pair):
+      raise ValueError(f"pair {decl.name!r}: a pair has no file of its own; use 'file:' or 'pair:'")
+    parts = datasets.read_table(decl).parts
+    odd = sorted({p for p in parts.values() if p not in PARTS})
+    if odd:
+      raise ValueError(f"dataset {decl.name!r}: column {arg!r} holds {odd}, not only {list(PARTS)}")
+    split = {p: [k for k in items if parts[k] == p] for p in PARTS}
+  else:
+    base = _from_file(decl, arg, items) if kind == "file" else split_of(arg)
+    known = set(items)
+    split = extend_split(base, items) if extended else {p: [k for k in base[p] if k in known]
+                                                        for p in PARTS}
+  if isinstance(decl, datasets.Dataset):
+    _check_pairs(decl, split)
+  return split
+
+
+def _check_pairs(ds: datasets.Dataset, split: Mapping[str, list[str]]) -> None:
+  """A test item of a mapping pair never lands in a member dataset's train part (or vice versa)."""
+  mine = part_of(split)
+  for pair in map(datasets.get_pair, datasets.pair_names()):
+    if ds.name not in (pair.a, pair.b):
+      continue
+    moved = [k for k, p in part_of(split_of(pair)).items() if k in mine and mine[k] != p]
+    if moved:
+      raise ValueError(f"{ds.name}: its split ({ds.split}) puts {len(moved)} items of mapping pair "
+                       f"{pair.name} on another side than the pair does, e.g. {moved[:3]}")
+
+
+def split_of(name: str | datasets.Dataset | datasets.Pair) -> dict[str, list[str]]:
+  """The split consumers use: the committed file if the declaration has one (checked against the
+  data), else computed by the rule."""
+  decl = _declaration(name)
+  if not decl.split_file:
+    return compute(decl)
+  split = load_split(decl.split_file)
+  listed = [k for p in PARTS for k in split[p]]
+  items = set(datasets.item_keys(decl))
+  unknown = [k for k in listed if k not in items]
+  kind, _, extended = parse(decl.split)
+  complete = kind in ("rule", "column") or extended
+  if unknown or len(set(listed)) != len(listed) or (complete and len(listed) != len(items)):
+    raise ValueError(f"split {decl.split_file}.json does not list {'every' if complete else 'only'} "
+                     f"item of {decl.name!r} exactly once (e.g. unknown {unknown[:5]}); regenerate "
+                     f"with `python -m emojax.splits`")
+  return split
+
+
+def write_all() -> list[pathlib.Path]:
+  """Writes every committed split: pairs first (datasets extend them), then datasets; datasets of
+  one group share one file, so their rules must agree."""
+  decls = sorted(datasets.REGISTRY.values(), key=lambda d: not isinstance(d, datasets.Pair))
+  written, paths = {}, []
+  for d in (d for d in decls if d.split_file):
+    split = compute(d)  # after the splits it extends are written
+    if d.split_file not in written:
+      written[d.split_file] = split
+      paths.append(write_split(d.split_file, split))
+    elif written[d.split_file] != split:
+      raise ValueError(f"{d.name}: its split differs from another one's written to {d.split_file}.json")
+  return paths
+
+
 if __name__ == "__main__":
-  from emojax import mapping_data
-  for pair in mapping_data.PAIRS.values():
-    print(write_split(pair.name, mapping_data.compute_split(pair)))
+  for written in write_all():
+    print(written)

@@ -1,14 +1,14 @@
 """Text datasets for stage 2: EmoBank (VAD) and Affective Text (BE5) as cached MiniLM features.
 
-Two tables (`emojax.datasets`): `emobank_vad` (10,062 sentences, 1-5 VAD) and `afftext_be5`, the
-BE5 view of the SemEval-2007 headlines (`afftext_be6` without surprise, as the paper used it).
-Their 1,192 shared headlines (EmoBank ids `SemEval_<n>`) form the mapping pair `en_vad_be6` of
-stage 1, whose split is the paper's `AffTextEB_splits.json`; `en_vad_be5` is the same items in
-the BE5 view (it trains BsZ's mapping nets and links the two datasets as siblings).
-Splits, aligned with stage 1 so no test headline's labels were codec training items:
-- EmoBank: its official `split` column (it agrees with AffTextEB on every shared headline; checked);
-- Affective Text: the pair's split for the shared headlines, the 58 others by the 3:1:1 rule
-  (`splits.extend_split`).
+Two declarations of `emojax.datasets` with modality "texts": `emobank_vad` (10,062 sentences, 1-5
+VAD) and `afftext_be5`, the BE5 view of the SemEval-2007 headlines (`afftext_be6` without surprise,
+as the paper used it). Their 1,192 shared headlines (EmoBank ids `SemEval_<n>`) form the mapping pair
+`en_vad_be6` of stage 1, whose split is the paper's `AffTextEB_splits.json`; `en_vad_be5` is the same
+items in the BE5 view (it trains BsZ's mapping nets and links the two datasets as siblings).
+Splits, aligned with stage 1 so no test headline's labels were codec training items
+(`emojax.splits`): EmoBank its official `split` column (it agrees with AffTextEB on every shared
+headline; checked); Affective Text the pair's split for the shared headlines, the 58 others by the
+3:1:1 rule.
 Features (mode (a) of issue 4, frozen backbone): all-MiniLM-L6-v2 (`emojax.encoders.bert`), mean
 pooled over real tokens, not L2-normalised, max_length 128 with truncation; computed once per
 (model, settings, texts) and cached on disk (`content_data.cached_features`), with progress.
@@ -20,65 +20,21 @@ import functools
 import pathlib
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 import numpy as np
 
 from emojax import content_data, datasets, splits
 
-TEXT_DATASETS = ("emobank_vad", "afftext_be5")
-PAIR = "en_vad_be6"  # stage-1 pair whose split the shared headlines keep
 POOLING = "mean"  # pooled output = mean over real tokens (what sentence-transformers computes)
 NORMALIZE = False
 EXTRACT_BATCH = 64
 
 
-def check_dataset(name: str) -> None:
-  if name not in TEXT_DATASETS:
-    raise KeyError(f"unknown text dataset {name!r}; known: {list(TEXT_DATASETS)}")
-
-
-def read_headlines() -> dict[str, str]:
-  """Affective Text headline text by item key (`SemEval_<id>`), trial + test XML."""
-  root = datasets.DATA_DIR / datasets.get_table("afftext_be5").path
-  out = {}
-  for split in ("trial", "test"):
-    for inst in ET.parse(root / f"AffectiveText.{split}" / f"affectivetext_{split}.xml").getroot():
-      out[f"SemEval_{inst.get('id')}"] = (inst.text or "").strip()
-  return out
-
-
-@functools.cache
 def text_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], dict[str, str]]:
-  """(keys, canonical labels, text per key, official part per key or {}) of a text table."""
-  check_dataset(name)
-  table = datasets.get_table(name)
-  keys, y = datasets.read_labels(table)
-  if name == "emobank_vad":
-    frame = table.reader(datasets.DATA_DIR / table.path)
-    text_of = dict(zip(frame["id"], frame["text"]))
-    part_of = dict(zip(frame["id"], frame["split"]))
-  else:
-    text_of, part_of = read_headlines(), {}
-  empty = [k for k in keys if not isinstance(text_of.get(k), str) or not text_of[k].strip()]
-  if empty:
-    raise ValueError(f"table {name!r}: no text for {empty[:5]}")
-  return tuple(keys), y, tuple(text_of[k] for k in keys), {k: part_of[k] for k in keys if k in part_of}
-
-
-def load_split(name: str) -> dict[str, list[str]]:
-  """EmoBank: the official split column; Affective Text: the stage-1 pair's split, extended."""
-  keys, _, _, official = text_table(name)
-  pair = splits.load_split(PAIR)
-  if official:
-    split = {p: [k for k in keys if official[k] == p] for p in splits.PARTS}
-    moved = [k for k, p in splits.part_of(pair).items() if k in official and official[k] != p]
-    if moved:  # never happens with the bundled data; a changed file must not leak test items
-      raise ValueError(f"{name}: official split disagrees with the stage-1 split of {PAIR} on "
-                       f"{len(moved)} items, e.g. {moved[:3]}")
-    return split
-  return splits.extend_split(pair, keys)
+  """(keys, canonical labels, text per key, official part per key or {}) of a text dataset."""
+  table = datasets.read_table(datasets.get_dataset(name, "texts"))
+  return table.keys, table.y, table.content, table.parts
 
 
 def model_key(max_length: int) -> dict:
@@ -146,7 +102,7 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
   part (tests); features are computed only for the items kept."""
   keys, y_NxV, texts, _ = text_table(name)
   row = {k: i for i, k in enumerate(keys)}
-  split = _limit(load_split(name), max_items)
+  split = _limit(splits.split_of(name), max_items)
   rows = np.asarray([row[k] for p in splits.PARTS for k in split[p]], np.int64)
   x_NxD = cached_text_features(name, [texts[r] for r in rows], max_length, cache_dir,
                                show_progress=show_progress)
@@ -157,5 +113,5 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
     items[part] = list(split[part])
     x[part] = x_NxD[[at[r] for r in rr]].reshape(len(rr), -1)
     y[part] = y_NxV[rr]
-  table = datasets.get_table(name)
-  return content_data.ContentData(name, table.format, table.language, items, x, y, {})  # none dropped
+  ds = datasets.get_dataset(name)
+  return content_data.ContentData(name, ds.format, ds.language, items, x, y, {})  # none dropped

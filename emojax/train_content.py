@@ -4,7 +4,7 @@ Reads top to bottom: config -> the frozen stage-1 model (`emojax.load`, fingerpr
 data as cached feature matrices (`emojax.content_data`; words today, texts/images plug in with
 another encoder shape) -> a plan of training *runs* (`emojax.content_plan`) -> runs grouped by
 epoch length, each group trained as ONE vmapped, compiled epoch function -> evaluation,
-zero-shot, results (`emojax.content_report`), export.
+zero-shot, results (`emojax.report`), export.
 
 Conditions are configurations of one loop, not scripts. A run trains one encoder G (features ->
 Dropout/Dense/LeakyReLU blocks -> Dense 100) on one or more datasets:
@@ -14,7 +14,7 @@ Dropout/Dense/LeakyReLU blocks -> Dense 100) on one or more datasets:
   Mlt  Sng on every dataset of a language at once (one encoder, each example through its own head);
   BsZ, SnZ, AuZ are evaluations: a Bsl/Sng/Aug encoder of dataset A scored on its sibling B's test
   items, through a per-direction mapping net A -> B (BsZ, `baselines.train_baselines`) or head B.
-Siblings are the mapping pairs of stage 1 (`content_data.sibling_pairs`).
+Siblings are the mapping pairs of stage 1 (`datasets.sibling_pairs`).
 
 The stage-1 parameters are a separate, replicated, never-donated jit argument: they are not in the
 train state and never reach the optimizer (tested bit-identical). All runs of a group and all
@@ -28,7 +28,7 @@ micro-batches. Both reproduce the single-device, full-batch training (tested on 
 
   python launch/content.py --modality=words            # 3 seeds, all word datasets and conditions
   -> test mean r (GloVe 50-d): Bsl .460  Sng .481  Aug .459  Mlt .503  BsZ .390  SnZ .036  AuZ .414,
-     VADER valence r .65; 3-4.5 minutes on the shared 2-core CPU (benchmarks/bench_words.json).
+     VADER valence r .65; 3-4.5 minutes on a 2-core CPU (benchmarks/README.md, bench_words).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import pathlib
 import sys
 import time
@@ -49,74 +48,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import baselines, checkpoint, codec, content_data, epochs, formats, image_data, mapping_data, metrics
+from emojax import baselines, checkpoint, codec, content_data, datasets, formats, image_data, layers, loop, mapping_data, metrics
 from emojax import mesh as mesh_lib, progress, report, splits, train_mapping
-from emojax import config as config_lib, content_report
-from emojax.content_plan import CONDITIONS, TRAINED, ZERO_SHOT_OF, Run, plan_groups, plan_runs, siblings_of, targets_of
+from emojax import api, config as config_lib
+from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
+from emojax.content_model import ContentEncoder, encoder_module, exported_params
+from emojax.run_configs import ContentConfig
 
 MODALITIES = ("words", "texts", "images")
-
-
-@dataclasses.dataclass(frozen=True)
-class EncoderConfig:
-  """Content encoder: Dropout(dropout[0]), then per hidden width Dense -> LeakyReLU -> Dropout."""
-
-  hidden: tuple[int, ...] = (256, 128)  # words (METHOD.md); texts/images: () on pooled features
-  dropout: tuple[float, ...] = (0.2, 0.5, 0.5)  # texts/images: (0.5,)
-  leaky_slope: float = 0.01
-
-
-@dataclasses.dataclass(frozen=True)
-class ContentConfig:
-  """Stage-2 run. Defaults are the paper's word experiment (METHOD.md step 2), 3 seeds."""
-
-  modality: str = "words"
-  stage1: str = "checkpoints/mapping"  # stage-1 workdir (relative: to the current directory)
-  datasets: tuple[str, ...] = tuple(content_data.WORD_DATASETS)
-  conditions: tuple[str, ...] = CONDITIONS
-  vectors: str = "glove50"  # words: glove50 | spacy300
-  encoder: EncoderConfig = EncoderConfig()
-  learning_rate: float = 1e-3
-  batch_size: int = 128
-  epochs: int = 70  # best dev epoch is kept
-  seeds: tuple[int, ...] = (0, 1, 2)
-  augment: tuple[str, ...] = ("va:be5", "vad:be5", "be5:vad")  # dataset format:synthetic format
-  aug_weight: float = 1.0
-  mapping_epochs: int = 50  # BsZ per-direction mapping nets (METHOD.md step-1 baseline schedule)
-  mapping_batch_size: int = 32
-  max_groups: int = 3  # compiled calls at most; more groups waste fewer padded steps
-  checkpoint_every: int = 10  # epochs between Orbax saves of a group's state
-  export: str = "warriner_vad:Aug"  # "<dataset>:<condition>" of the encoder `emojax.load` serves
-  vader: bool = True  # words: zero-shot VADER valence check with the exported dataset's encoders
-  feature_cache: str = ""  # "" = <workdir>/features
-  max_length: int = 128  # texts: MiniLM tokens per text (longer texts are truncated)
-  max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
-  # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
-  num_devices: int = 0  # 0 = every device of the platform
-  # Scale (README, "Scaling out"): the devices form a grid of run shards x batch shards. Runs are
-  # independent encoders, so the run axis is the cheap one to shard; `batch_shards` > 1 also
-  # splits every run's batch over that many devices (data parallel within one encoder, gradients
-  # all-reduced), for fewer runs than devices. `grad_accum` splits each batch into that many
-  # sequential micro-batches (same rows, same dropout masks): the full-batch update, less memory.
-  batch_shards: int = 1
-  grad_accum: int = 1
-
-
-def default_config(modality: str, **fields) -> ContentConfig:
-  """The paper's setting of a modality; texts: frozen MiniLM features -> Dropout 0.5 -> Dense 100."""
-  if modality == "texts":
-    from emojax import text_data
-    # Adam 3e-4: best mean dev r over Bsl/Sng/Aug/Mlt among 1e-3 (.509), 3e-4 (.561), 1e-4 (.539).
-    fields = {"datasets": text_data.TEXT_DATASETS, "encoder": EncoderConfig(hidden=(), dropout=(0.5,)),
-              "batch_size": 32, "epochs": 40, "learning_rate": 3e-4, "export": "emobank_vad:Aug",
-              "vader": False, **fields}
-  if modality == "images":  # BASS, both rater populations; no zero-shot (no sibling format)
-    # Adam 3e-4: best mean dev r over the conditions among 1e-3, 3e-4 (README, images section).
-    fields = {"datasets": image_data.IMAGE_DATASETS, "conditions": TRAINED,
-              "encoder": EncoderConfig(hidden=(), dropout=(0.5,)), "batch_size": 32,
-              "learning_rate": 3e-4, "augment": ("va:be5",), "export": "bass_us_va:Aug",
-              "vader": False, **fields}
-  return ContentConfig(modality=modality, **fields)
 
 
 def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
@@ -131,58 +70,9 @@ def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
 
 # ------------------------------------------------------------------------------------- the encoder
 
-class ContentEncoder(nn.Module):
-  """Features -> emotion embedding; with `own_width`, also Bsl's own output layer (same trunk)."""
-
-  hidden: tuple[int, ...]
-  dropout: tuple[float, ...]
-  leaky_slope: float
-  embedding_dim: int
-  own_width: int = 0
-
-  @nn.compact
-  def __call__(self, x_BxD, *, deterministic: bool = True, keep=None):
-    """Dropout from Flax's rng stream (deterministic=False) or from `keep` masks (`dropout_keep`)."""
-    def drop(i, h):
-      if keep is not None:
-        return jnp.where(keep[i], h / (1.0 - self.dropout[i]), 0.0)
-      return nn.Dropout(self.dropout[i])(h, deterministic=deterministic)
-
-    h = drop(0, x_BxD)
-    for i, width in enumerate(self.hidden):
-      h = drop(i + 1, nn.leaky_relu(nn.Dense(width)(h), self.leaky_slope))
-    e_BxE = nn.Dense(self.embedding_dim, name="embed")(h)
-    if not self.own_width:
-      return e_BxE
-    return e_BxE, nn.Dense(self.own_width, name="own")(h)
-
-
 def dropout_keep(rng, module: ContentEncoder, batch: int, dim: int) -> tuple[jax.Array, ...]:
-  """Keep-masks of every dropout layer for one batch from ONE random draw: an entry is kept when
-  murmur3's 32-bit finaliser of (its position, a random seed) falls below keep * 2^32, as in
-  `codec.dropout_masks` (threefry bernoulli draws cost a large share of a small step on CPU)."""
-  widths = (dim, *module.hidden)
-  rate_C = np.repeat(np.asarray(module.dropout, np.float64), widths)
-  threshold_C = np.minimum(np.round((1.0 - rate_C) * 2**32), 2**32 - 1).astype(np.uint32)
-  seed = jax.random.bits(rng, (), jnp.uint32)
-  h = jax.lax.iota(jnp.uint32, batch * sum(widths)).reshape(batch, -1) * jnp.uint32(0x9E3779B1) + seed
-  h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-  h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-  keep_BxC = ((h ^ (h >> 16)) < jnp.asarray(threshold_C)) | jnp.asarray(rate_C == 0.0)
-  bounds = np.cumsum((0, *widths))
-  return tuple(keep_BxC[:, a:b] for a, b in zip(bounds[:-1], bounds[1:]))
-
-
-def encoder_module(cfg: EncoderConfig, embedding_dim: int, own_width: int = 0) -> ContentEncoder:
-  if len(cfg.dropout) != len(cfg.hidden) + 1:
-    raise ValueError(f"encoder.dropout needs one rate before the first layer and one per hidden "
-                     f"layer: {len(cfg.hidden) + 1} values, got {cfg.dropout}")
-  return ContentEncoder(cfg.hidden, cfg.dropout, cfg.leaky_slope, embedding_dim, own_width)
-
-
-def exported_params(params):
-  """The encoder as `emojax.load` serves it: the shared-space path, without Bsl's own output."""
-  return {k: v for k, v in params.items() if k != "own"}
+  """Keep-masks of every dropout layer for one batch from ONE random draw (`layers.keep_masks`)."""
+  return layers.keep_masks(rng, (batch,), (dim, *module.hidden), module.dropout)
 
 
 # ------------------------------------------------------------------------------- losses and scores
@@ -222,7 +112,6 @@ stage1_fingerprint = checkpoint.fingerprint  # what a stage-2 workdir records of
 
 
 def load_stage1(path: str | pathlib.Path):
-  from emojax import api  # api imports this module for stage-2 loading
   path = pathlib.Path(path).resolve()
   if not (path / checkpoint.MODEL_JSON).is_file():
     raise checkpoint.CheckpointError(
@@ -463,16 +352,11 @@ def init_params(module: ContentEncoder, dim: int, keys_R):
   shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, dim)),
                                               deterministic=True)["params"])
   leaves, treedef = jax.tree.flatten(shapes)
-  sizes = [math.prod(l.shape) if l.ndim == 2 else 0 for l in leaves]
-  draw = lambda k: jax.random.truncated_normal(jax.random.wrap_key_data(k), -2.0, 2.0, (sum(sizes),))
-  z_RxP = jax.vmap(draw)(keys_R) / 0.87962566103423978  # std of the standard normal cut at ±2
-  out, start = [], 0
-  for leaf, size in zip(leaves, sizes):
-    if leaf.ndim == 2:
-      out.append(z_RxP[:, start:start + size].reshape(-1, *leaf.shape) / math.sqrt(leaf.shape[0]))
-    else:
-      out.append(jnp.zeros((keys_R.shape[0], *leaf.shape), leaf.dtype))
-    start += size
+  kernel_shapes = [l.shape for l in leaves if l.ndim == 2]
+  draw = lambda k: layers.lecun_normal(jax.random.wrap_key_data(k), kernel_shapes)
+  kernels_R = iter(jax.vmap(draw)(keys_R))
+  out = [next(kernels_R) if l.ndim == 2 else jnp.zeros((keys_R.shape[0], *l.shape), l.dtype)
+         for l in leaves]
   return jax.tree.unflatten(treedef, out)
 
 
@@ -511,53 +395,41 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
 
   abstract = jax.eval_shape(lambda k: init_state(cfg, module, dim, k), keys)
   init = lambda: jax.jit(lambda k: init_state(cfg, module, dim, k), out_shardings=runs_sh)(keys)
-  manager, start, state = epochs.resume_or_init(group_dir / "checkpoints", init, abstract, runs_sh)
+  checkpoints, start, state = loop.resume_or_init(group_dir, init, runs_sh, abstract)
   if start and mesh_lib.is_writer():
     print(f"group {group_dir.name}: resuming from its checkpoint of epoch {start}/{cfg.epochs}",
           file=sys.stderr, flush=True)
-  per_epoch = R * max_steps
-  done += start * per_epoch
-  log = epochs.open_metrics(group_dir / "metrics.jsonl", start)
 
-  def flush(epoch_index, out):
-    host = jax.device_get(out)
-    if not host["finite"].all():
-      bad = [runs[r].name + f" seed {runs[r].seed}" for r in np.flatnonzero(~host["finite"])[:3]]
-      raise FloatingPointError(f"non-finite loss or parameters in epoch {epoch_index + 1} of "
-                               f"{bad}; last good checkpoint: epoch {manager.latest_step()} in "
-                               f"{manager.directory}")
-    record = {"epoch": epoch_index + 1, "loss": float(host["loss"].mean()),
-              "dev": float(host["dev"].mean()), "improved": int(host["improved"].sum())}
-    if log:
-      log.write(json.dumps(record) + "\n")
-    bar.update(done + (epoch_index + 1 - start) * per_epoch, loss=record["loss"], dev_r=record["dev"])
+  def where(e, host):
+    bad = [runs[r].name + f" seed {runs[r].seed}" for r in np.flatnonzero(~host["finite"])[:3]]
+    return f"epoch {e + 1} of {bad}"
 
-  try:
-    state = epochs.run_epochs(
-        state, start, cfg.epochs,
-        lambda state, e: epoch_fn(state, device_runs, frozen, device_pool, jnp.int32(e)),
-        flush, manager, cfg.checkpoint_every)
-  finally:
-    if log:
-      log.close()
-  done += (cfg.epochs - start) * per_epoch
+  state, _ = loop.run(
+      state, lambda state, e: epoch_fn(state, device_runs, frozen, device_pool, jnp.int32(e)),
+      start=start, stop=cfg.epochs, checkpoints=checkpoints, checkpoint_every=cfg.checkpoint_every,
+      on_metrics=lambda e, host: {"loss": float(host["loss"].mean()), "dev": float(host["dev"].mean()),
+                                  "improved": int(host["improved"].sum())},
+      where=where, progress=bar, per_index=R * max_steps)
+  done += cfg.epochs * R * max_steps
   best, best_score = mesh_lib.to_host((state["best"], state["best_score"]))  # runs are sharded
   return best, best_score, done
 
 
 # ------------------------------------------------------------------------------------- evaluation
 
-def train_mapping_nets(cfg: ContentConfig, stage1, names: Sequence[str]) -> tuple[dict, dict]:
+def train_mapping_nets(cfg: ContentConfig, stage1, names: Sequence[str],
+                       workdir: pathlib.Path | None = None) -> tuple[dict, dict]:
   """BsZ's per-direction nets A -> B on the stage-1 mapping pair of every sibling pair, all seeds
   in one call; returns {(pair, source format, seed): params} and their label-to-label test r."""
-  pairs = content_data.sibling_pairs(names)
+  pairs = datasets.sibling_pairs(names)
   if not pairs or "BsZ" not in cfg.conditions:
     return {}, {}
   data = [mapping_data.load_pair(p.name) for p in pairs]
   parts = {p: train_mapping.direction_arrays(stage1.packing, data, p) for p in splits.PARTS}
   _, test_SxDxW, best = baselines.train_baselines(
       stage1.config.codec, stage1.packing, parts["train"], parts["dev"], parts["test"], cfg.seeds,
-      epochs=cfg.mapping_epochs, batch_size=cfg.mapping_batch_size, learning_rate=cfg.learning_rate)
+      epochs=cfg.mapping_epochs, batch_size=cfg.mapping_batch_size, learning_rate=cfg.learning_rate,
+      workdir=workdir)
   directions = train_mapping.directions_of(data)
   nets, scores = {}, {}
   for d_i, d in enumerate(directions):
@@ -625,7 +497,7 @@ def vader_check(cfg: ContentConfig, data, encoders: dict[str, list], module, fro
   dataset = cfg.export.partition(":")[0]
   if dataset not in data or data[dataset].language != "en" or "vad" not in packing.layout.formats:
     return {"skipped": "needs an English dataset as `export` and a stage-1 model with format vad"}
-  exclude = {w.lower() for w in content_data.load_split(dataset)["train"]}
+  exclude = {w.lower() for w in splits.split_of(dataset)["train"]}
   vader = content_data.vader_set(cfg.vectors, cache, exclude)
   valence = formats.get_format("vad").variables.index("valence")
   head = jax.jit(lambda p, x: codec.decode(frozen, packing, packing.index("vad"),
@@ -650,13 +522,7 @@ def check_config(cfg: ContentConfig) -> None:
   if unknown:
     raise ValueError(f"unknown conditions {unknown}; known: {list(CONDITIONS)}")
   for name in cfg.datasets:
-    if cfg.modality == "texts":
-      from emojax import text_data
-      text_data.check_dataset(name)
-    elif cfg.modality == "images":
-      image_data.get_table(name)
-    else:
-      content_data.get_word_dataset(name)
+    datasets.get_dataset(name, cfg.modality)
   if cfg.grad_accum < 1 or cfg.batch_shards < 1 or cfg.batch_size % (cfg.grad_accum * cfg.batch_shards):
     raise ValueError(f"batch_size={cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
                      f"micro-batches of rows divisible by batch_shards={cfg.batch_shards} "
@@ -695,9 +561,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
   data = load_data(cfg, cache)
   check_formats(cfg, data, packing.layout, stage1.workdir)
-  if mesh_lib.is_writer():
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_lib.dump(cfg, workdir / "config.json")
+  loop.start_workdir(workdir, cfg)
   dim = next(iter(data.values())).dim
   siblings = siblings_of(list(data))
   pool = Pool(data, packing, stage1, augment_map(cfg))
@@ -711,7 +575,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   tick("load stage 1, features, synthetic labels", t0)
 
   t0 = time.perf_counter()
-  nets, net_scores = train_mapping_nets(cfg, stage1, list(data))
+  nets, net_scores = train_mapping_nets(cfg, stage1, list(data), workdir / "mapping_nets")
   tick("BsZ mapping nets", t0)
 
   padded = lambda g: g + [g[-1]] * (-len(g) % run_shards_of(mesh))
@@ -770,7 +634,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   extra["timing"] = {"wall_s": time.perf_counter() - t_start, "phases": phases,
                      "device": f"{mesh.size} x {jax.devices()[0].device_kind}",
                      "runs": len(runs), "groups": len(groups), "group_sizes": [len(g) for g in groups]}
-  results = content_report.content_results(cfg, records, data, siblings, extra)
+  results = report.content_results(cfg, records, data, siblings, mlt_groups(list(data)), extra)
   if mesh_lib.is_writer():
-    report.write(workdir, results, content_report.content_markdown(results))
+    report.write(workdir, results, report.content_markdown(results))
   return results

@@ -2,18 +2,17 @@
 
 Reads top to bottom: config -> data on the mesh -> one compiled *epoch* (a `lax.scan` of
 `eval_every` train steps, each drawing its batch from one mapping dataset chosen at random on
-device, followed by dev evaluation of every direction and an on-device update of
-the best state) -> host loop with progress, metrics.jsonl and Orbax checkpoints (latest state,
-resumable) -> test evaluation of the best state. The train step is a pure function of a plain
-pytree state, jitted with NamedShardings (batch over `data`, everything else replicated) and a
-donated state. Running many steps per compiled call is what makes this fast: the authors' code
+device, followed by dev evaluation of every direction and an on-device update of the best
+state) -> the host loop of `emojax.loop` (progress, metrics.jsonl, Orbax checkpoints of the
+latest state, resumable) -> test evaluation of the best state. The train step is a pure function
+of a plain pytree state, jitted with NamedShardings (batch over `data`, everything else
+replicated) and a donated state. Running many steps per compiled call is what makes this fast: the authors' code
 pays a Python round trip per step.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 from collections.abc import Sequence
 
@@ -22,39 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import baselines, checkpoint, codec, epochs, formats, mapping_data, mesh as mesh_lib, progress, report
-from emojax import config as config_lib
-from emojax.codec import CodecConfig, LossWeights
-
-
-@dataclasses.dataclass(frozen=True)
-class MappingConfig:
-  """Stage-1 run. Defaults are the paper's method (METHOD.md step 1) plus dataset conditioning,
-  which closes the gap to per-direction baselines; `condition_on_dataset=false` is the paper."""
-
-  pairs: tuple[str, ...] = mapping_data.DEFAULT_PAIRS
-  codec: CodecConfig = CodecConfig()
-  weights: LossWeights = LossWeights()
-  learning_rate: float = 1e-3
-  batch_size: int = 32
-  steps: int = 10_000
-  eval_every: int = 100  # steps per "epoch"; dev evaluation and best-state selection after each
-  seeds: tuple[int, ...] = (0,)
-  grad_accum: int = 1  # micro-batches per step: a global batch larger than memory, same result
-  # Beyond the paper (see README, "Closing the gap"): how each step picks its mapping dataset
-  # ("uniform" as the paper, or "proportional" to training-set size), and whether encoders are
-  # told which dataset (rater population) a label comes from, dropped with this probability so
-  # the unconditioned encoder that inference uses is trained too.
-  sampling: str = "uniform"
-  condition_on_dataset: bool = True
-  condition_dropout: float = 0.5
-  checkpoint_every: int = 25  # epochs between Orbax saves of the latest state
-  baseline_epochs: int = 50  # per-direction baseline nets; 0 skips them
-  num_devices: int = 0  # 0 = every device of the platform
-
-  @property
-  def epochs(self) -> int:
-    return self.steps // self.eval_every
+from emojax import baselines, checkpoint, codec, formats, loop, mapping_data, mesh as mesh_lib, progress, report
+from emojax.run_configs import MappingConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +101,7 @@ def mean_score(scores_DxW, mask_DxW) -> jax.Array:
 
 
 # Train steps per iteration of the epoch's loop: 2 halves the loop's per-iteration overhead
-# (measured: ~2,250 -> ~2,550 steps/s on CPU; benchmarks/bench_step_variants.py times others).
+# (measured: ~2,250 -> ~2,550 steps/s on CPU; other unrolls were slower, benchmarks/README.md).
 SCAN_UNROLL = 2
 
 
@@ -243,34 +211,17 @@ def train_seed(cfg: MappingConfig, seed: int, pairs, mesh, seed_dir: pathlib.Pat
 
   abstract = jax.eval_shape(lambda k: init_state(k, cfg, packing), init_key)
   init = lambda: jax.jit(lambda k: init_state(k, cfg, packing), out_shardings=replicated)(init_key)
-  manager, start_epoch, state = epochs.resume_or_init(seed_dir / "checkpoints", init, abstract,
-                                                      replicated)
-  log = epochs.open_metrics(seed_dir / "metrics.jsonl", start_epoch)
-  bar = progress.Progress(cfg.steps, f"codec seed {seed}",
-                          enabled=show_progress and mesh_lib.is_writer())
-
-  def flush(epoch_index, metrics_dev):
-    host = jax.device_get(metrics_dev)
-    if not host["finite"]:
-      last = manager.latest_step()
-      where = f"epoch {last} in {manager.directory}" if last else "none written yet"
-      raise FloatingPointError(
-          f"non-finite loss or parameters in epoch {epoch_index + 1} (steps "
-          f"{epoch_index * cfg.eval_every + 1}-{(epoch_index + 1) * cfg.eval_every}); "
-          f"last good checkpoint: {where}")
-    record = {"epoch": epoch_index + 1, "step": (epoch_index + 1) * cfg.eval_every,
-              **{k: float(v) for k, v in host.items() if k != "finite"}}
-    if log:
-      log.write(json.dumps(record) + "\n")
-    bar.update(record["step"], loss=record["loss"], dev_r=record["dev"])
-
-  try:
-    state = epochs.run_epochs(state, start_epoch, cfg.epochs,
-                              lambda state, _: epoch_fn(state, train, dev, train_key), flush,
-                              manager, cfg.checkpoint_every)
-  finally:
-    if log:
-      log.close()
+  checkpoints, start_epoch, state = loop.resume_or_init(seed_dir, init, replicated, abstract)
+  E = cfg.eval_every
+  state, _ = loop.run(
+      state, lambda state, _: epoch_fn(state, train, dev, train_key), start=start_epoch,
+      stop=cfg.epochs, checkpoints=checkpoints, checkpoint_every=cfg.checkpoint_every,
+      on_metrics=lambda e, host: {"step": (e + 1) * E,
+                                  **{k: float(v) for k, v in host.items() if k != "finite"}},
+      where=lambda e, _: f"epoch {e + 1} (steps {e * E + 1}-{(e + 1) * E})",
+      progress=progress.Progress(cfg.steps, f"codec seed {seed}",
+                                 enabled=show_progress and mesh_lib.is_writer()),
+      per_index=E)
 
   best = state["best_params"]
   test = jax.device_put(direction_arrays(packing, pairs, "test"), replicated)
@@ -303,9 +254,7 @@ def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     raise ValueError(f"sampling must be 'uniform' or 'proportional', got {cfg.sampling!r}")
   pairs = [mapping_data.load_pair(name) for name in cfg.pairs]
   packing = packing_of(cfg, pairs)
-  if mesh_lib.is_writer():
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_lib.dump(cfg, workdir / "config.json")
+  loop.start_workdir(workdir, cfg)
   epoch_fn = make_epoch_fn(cfg, packing, mesh)
   runs = [train_seed(cfg, seed, pairs, mesh, workdir / f"seed_{seed}", epoch_fn, show_progress)
           for seed in cfg.seeds]
@@ -316,7 +265,8 @@ def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     parts = {p: direction_arrays(packing, pairs, p) for p in ("train", "dev", "test")}
     dev_SxDxW, test_SxDxW, _ = baselines.train_baselines(
         cfg.codec, packing, parts["train"], parts["dev"], parts["test"], cfg.seeds,
-        epochs=cfg.baseline_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+        epochs=cfg.baseline_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        workdir=workdir / "baselines")
     mask = np.asarray(jax.vmap(lambda f: codec.score_mask(packing, f))(parts["test"]["tgt"])) > 0
     baseline = [{"dev": {d.name: dev_SxDxW[s, i][mask[i]] for i, d in enumerate(directions)},
                  "test": {d.name: test_SxDxW[s, i][mask[i]] for i, d in enumerate(directions)}}

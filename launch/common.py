@@ -1,7 +1,9 @@
-"""Shared launcher plumbing: flags, platform choice, multi-host start, run header.
+"""Shared launcher plumbing: flags, config file, platform choice, multi-host start, run header.
 
-Launchers stay thin: they parse `--accelerator`, `--workdir`, `--seeds` and free `name=value`
-config overrides, pin the platform before JAX touches a device, check that the workdir can be
+Launchers stay thin: they parse `--config` (an experiment's file, configs/*.py, whose
+`get_config()` gives the run's config), `--accelerator`, `--workdir`, `--seeds` and free
+`name=value` overrides of that config, pin the platform before JAX touches a device, check that
+the workdir (default: the config file's `WORKDIR`, else checkpoints/<config name>) can be
 written, and hand one config to one library function. The JAX persistent compilation cache lives
 under `checkpoints/.jax_cache` (override with JAX_COMPILATION_CACHE_DIR) so a second run skips most
 compilation.
@@ -19,11 +21,14 @@ if str(ROOT) not in sys.path:  # run as `python launch/x.py` from a checkout, no
   sys.path.insert(0, str(ROOT))
 
 
-def parser(description: str, default_workdir: str) -> argparse.ArgumentParser:
+def parser(description: str, default_config: str | None) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=description)
+  p.add_argument("--config", default=default_config,
+                 help="the experiment's config file, configs/<name>.py (default: %(default)s)")
   p.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default=None,
                  help="platform to run on (default: the best JAX finds)")
-  p.add_argument("--workdir", default=str(ROOT / default_workdir), help="run output directory")
+  p.add_argument("--workdir", default=None,
+                 help="run output directory (default: the config's, checkpoints/<config name>)")
   p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2")
   p.add_argument("overrides", nargs="*", metavar="name=value",
                  help="config overrides, e.g. steps=2000 codec.dropout=0.1")
@@ -43,21 +48,53 @@ def setup(args) -> None:
   mesh.start(args.accelerator)
 
 
-def start(doc: str, default_workdir: str) -> argparse.Namespace:
+def start(doc: str, default_config: str) -> argparse.Namespace:
   """The usual launcher prologue: flags parsed (the description is the docstring's first line),
-  platform and hosts set up, workdir checked. emojax modules are imported after it."""
-  args = parser(doc.splitlines()[0], default_workdir).parse_args()
+  platform and hosts set up, config file read, workdir checked. emojax modules are imported
+  after it."""
+  args = parser(doc.splitlines()[0], default_config).parse_args()
   setup(args)
+  read_config(args)
   check_writable(args.workdir)
   return args
 
 
-def configure(args, base, title: str, given: list[str] | None = None):
-  """The run's one config: `base` with the command line's overrides (or `given` ones, where the
-  launcher consumed some), announced in the header."""
+def config_file(name: str) -> pathlib.Path:
+  """The config file a command line names: a path (absolute, or from the current directory or
+  the checkout), or a bare name of configs/ (`texts_finetune`). Exits listing them if none is."""
+  for path in (pathlib.Path(name), ROOT / name, ROOT / "configs" / f"{name}.py"):
+    if path.suffix == ".py" and path.is_file():
+      return path.resolve()
+  known = ", ".join(sorted(p.stem for p in (ROOT / "configs").glob("*.py")))
+  raise SystemExit(f"--config={name}: no such config file; the experiments' configs are "
+                   f"configs/<name>.py with name one of: {known}")
+
+
+def read_config(args, name: str | None = None) -> None:
+  """Reads the config file (`name`, else --config) into `args.base`, its path into
+  `args.config`, and the default workdir into `args.workdir` where none was given."""
   from emojax import config
-  cfg = config.override(base, overrides(args) if given is None else given)
-  header(title, cfg, args.workdir)
+  path = config_file(name or args.config)
+  module = config.load_file(path)
+  args.config, args.base = path, module.get_config()
+  if args.workdir is None:
+    args.workdir = str(ROOT / getattr(module, "WORKDIR", f"checkpoints/{path.stem}"))
+
+
+def configure(args, title: str, given: list[str] | None = None, kind: type | None = None):
+  """The run's one config: the config file's with the command line's overrides (or `given` ones,
+  where the launcher consumed some), announced in the header. `kind`: the config class this
+  launcher runs; another is an error naming the file."""
+  from emojax import config
+  if kind is not None and not isinstance(args.base, kind):
+    raise SystemExit(f"--config={args.config} gives a {type(args.base).__name__}; this launcher runs "
+                     f"a {kind.__name__}")
+  cfg = config.override(args.base, overrides(args) if given is None else given)
+  try:
+    shown = args.config.relative_to(ROOT)
+  except ValueError:
+    shown = args.config
+  header(f"{title} ({shown})", cfg, args.workdir)
   return cfg
 
 

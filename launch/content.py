@@ -1,52 +1,75 @@
 """Stage 2: content encoders against the frozen stage-1 heads, all conditions, 3 seeds.
 
-  python launch/content.py --modality=words             # every word dataset, checkpoints/words
-  python launch/content.py --modality=images            # BASS, cached MobileNetV2 features, checkpoints/images
-  python launch/content.py --modality=images --accelerator=gpu   # BASS, MobileNetV2 fine-tuned,
-      # checkpoints/images_finetune (image_mode=finetune is the default on GPU/TPU, features on CPU;
-      # either can be asked for: image_mode=features|finetune; fields: emojax.finetune_image)
+  python launch/content.py --modality=words             # configs/words.py: every word dataset -> checkpoints/words
+  python launch/content.py --modality=texts             # configs/texts.py: EmoBank + Affective Text, frozen MiniLM
+  python launch/content.py --modality=images            # BASS: configs/images.py (cached MobileNetV2 features) on
+      # CPU, configs/images_finetune.py (MobileNetV2 fine-tuned) on GPU/TPU; image_mode=features|finetune
+      # picks either anywhere
+  python launch/content.py --config=configs/texts_finetune.py --accelerator=gpu   # MiniLM fine-tuned
+  python launch/content.py --config=configs/images_finetune.py --accelerator=gpu  # MobileNetV2 fine-tuned
   python launch/content.py --modality=words vectors=spacy300 --workdir=/tmp/words_spacy
   python launch/content.py --modality=words stage1=/path/to/mapping datasets=schmidtke_vad,briesemeister_be5
-  python launch/content.py --modality=texts             # EmoBank + Affective Text, frozen MiniLM, checkpoints/texts
   python launch/content.py --modality=words --accelerator=gpu batch_shards=2 grad_accum=4  # see README, "Scaling out"
 
-Reads the stage-1 model from `stage1=` (default checkpoints/mapping; train it with
-launch/mapping.py). Writes config.json, features/ (cached), groups/*/ (metrics.jsonl, resumable Orbax
-checkpoints), results.json/.md and the exported encoder (model/, model.json) that
+`--modality=m` is `--config=configs/m.py` (images: by platform, above); the workdir defaults to
+checkpoints/<config name>. Reads the stage-1 model from `stage1=` (default checkpoints/mapping;
+train it with launch/mapping.py). Writes config.json, features/ (cached), the runs' metrics and
+resumable checkpoints, results.json/.md and the exported encoder (model/, model.json) that
 `emojax.load(workdir)` serves with embed/predict.
 """
 
 import common
 
+MODALITIES = ("words", "texts", "images")
+
+
+def arguments(argv=None):
+  p = common.parser(__doc__.splitlines()[0], None)
+  p.add_argument("--modality", choices=MODALITIES, default=None,
+                 help="configs/<modality>.py (default words); images: by platform, or image_mode=")
+  return p.parse_args(argv)
+
+
+def choose_config(args) -> tuple[str, list[str]]:
+  """The config file the command line names and the overrides left for it: --config, else
+  --modality's file (images: image_mode=features|finetune, by default by platform)."""
+  overrides = common.overrides(args)
+  if args.config is not None:
+    if args.modality is not None:
+      raise SystemExit(f"--modality={args.modality} stands for configs/{args.modality}.py: give "
+                       f"--config or --modality, not both")
+    return args.config, overrides
+  name = args.modality or "words"
+  if name == "images":
+    from emojax import finetune_image
+    mode, overrides = finetune_image.pop_mode(overrides)
+    name = "images_finetune" if mode == "finetune" else "images"
+  return str(common.ROOT / "configs" / f"{name}.py"), overrides
+
+
+def trainer(cfg):
+  """(title, run, closing lines) of the library function that trains this kind of config."""
+  from emojax import finetune_image, finetune_text, report, run_configs, train_content
+  if isinstance(cfg, run_configs.FinetuneConfig):
+    return "texts, full fine-tuning", finetune_text.run, report.text_finetune_summary
+  if isinstance(cfg, run_configs.FinetuneImageConfig):
+    return "images, full fine-tuning", finetune_image.run, report.image_finetune_summary
+  if isinstance(cfg, run_configs.ContentConfig):
+    return cfg.modality, train_content.run, report.content_summary
+  raise SystemExit(f"a {type(cfg).__name__} is not a stage-2 config (stage 1: launch/mapping.py, "
+                   f"new formats: launch/new_format.py)")
+
 
 def main() -> None:
-  p = common.parser(__doc__.splitlines()[0], "checkpoints/<modality>")
-  p.add_argument("--modality", choices=("words", "texts", "images"), default="words")
-  args = p.parse_args()
-  default_workdir = args.workdir == str(common.ROOT / "checkpoints/<modality>")
-  if default_workdir:
-    args.workdir = str(common.ROOT / "checkpoints" / args.modality)
+  args = arguments()
   common.setup(args)
-  from emojax import finetune_image, train_content
-  overrides, image_mode = common.overrides(args), None
-  if args.modality == "images":  # image_mode=features|finetune, default by platform
-    image_mode, overrides = finetune_image.pop_mode(overrides)
-    if image_mode == "finetune" and default_workdir:
-      args.workdir = str(common.ROOT / "checkpoints" / "images_finetune")
+  path, overrides = choose_config(args)
+  common.read_config(args, path)
   common.check_writable(args.workdir)
-  if image_mode == "finetune":
-    base = finetune_image.FinetuneImageConfig(stage1=str(common.ROOT / "checkpoints" / "mapping"))
-    cfg = common.configure(args, base, "emojax stage 2: images, full fine-tuning", overrides)
-    results = finetune_image.run(cfg, args.workdir)
-    common.report(f"{finetune_image.summary(results)}\nresults: {args.workdir}/results.md")
-    return
-  base = train_content.default_config(args.modality,
-                                      stage1=str(common.ROOT / "checkpoints" / "mapping"))
-  cfg = common.configure(args, base, f"emojax stage 2: {args.modality}", overrides)
-  results = train_content.run(cfg, args.workdir)
-  means = " ".join(f"{c} {s['mean']:.3f}" for c, s in results["means"].items() if s)
-  common.report(f"test mean r: {means}\nwall time: {results['timing']['wall_s']:.0f} s\n"
-                f"results: {args.workdir}/results.md")
+  title, run, summary = trainer(args.base)
+  cfg = common.configure(args, f"emojax stage 2: {title}", overrides)
+  results = run(cfg, args.workdir)
+  common.report(f"{summary(results)}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

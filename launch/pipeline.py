@@ -3,6 +3,7 @@
   python launch/pipeline.py                          # checkpoints/mapping, then checkpoints/words
   python launch/pipeline.py --root=/tmp/run          # /tmp/run/mapping, /tmp/run/words
   python launch/pipeline.py --seeds=0,1,2 steps=2000 # other flags and name=value go to stage 1
+  python launch/pipeline.py --config=configs/paper_codec.py   # stage 1 as the paper has it
 
 What `bash run.sh` runs. Each stage is its launcher in its own process (launch/mapping.py,
 launch/content.py --modality=words stage1=<root>/mapping, launch/predict.py), so every stage can

@@ -34,12 +34,12 @@ def main() -> None:
   from PIL import Image
 
   import emojax
-  from emojax import formats, image_data
+  from emojax import datasets, formats, image_data
 
   model = emojax.load(args.workdir)
   cache = pathlib.Path(args.workdir) / "features"
-  data = {n: image_data.load_images(n, cache) for n in image_data.IMAGE_DATASETS}
-  first = data[image_data.IMAGE_DATASETS[0]]
+  data = {n: image_data.load_images(n, cache) for n in datasets.names("images")}
+  first = data[datasets.names("images")[0]]
   names, x_NxD = first.items[args.part], first.x[args.part]
   e_NxE = model.embed_features(x_NxD)
   be5_NxV, va_NxV = model.decode_embeddings(e_NxE, "be5"), model.decode_embeddings(e_NxE, "va")

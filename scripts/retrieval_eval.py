@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 import emojax
-from emojax import content_data, image_data, predict, retrieval, text_data
+from emojax import content_data, image_data, predict, retrieval, splits, text_data
 
 
 def main() -> None:
@@ -40,14 +40,14 @@ def main() -> None:
   labels = ["vad:valence=1", "vad:valence=-1", "vad:arousal=1", "vad:arousal=-1"]
   q_labels = retrieval.embed_label_queries(texts_model, labels)
   tk, ty, tt, _ = text_data.text_table("emobank_vad")
-  test = text_data.load_split("emobank_vad")["test"]
+  test = splits.split_of("emobank_vad")["test"]
   at = {k: i for i, k in enumerate(tk)}
   q_texts = texts_model.embed([tt[at[k]] for k in test], modality="texts")
   v_texts = ty[[at[k] for k in test], 0]
   words_model = emojax.load(args.words)
   retrieval.check_same_space(index, words_model)
   wk, wy, wt = content_data.word_table("warriner_vad")
-  wtest = content_data.load_split("warriner_vad")["test"]
+  wtest = splits.split_of("warriner_vad")["test"]
   wat = {k: i for i, k in enumerate(wk)}
   q_words = words_model.embed([wt[wat[k]] for k in wtest], oov="nan")
   ok = np.isfinite(q_words).all(1)

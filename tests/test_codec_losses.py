@@ -34,6 +34,27 @@ def test_pearson_matches_numpy():
                               atol=1e-5)
 
 
+def test_f1_and_accuracy_match_numpy_and_ignore_padding():
+  rng = np.random.default_rng(4)
+  logits, gold = rng.normal(size=(40, 6)).astype(np.float32), rng.random((40, 6)) > 0.6
+  pred = logits > 0
+  tp, fp, fn = (pred & gold).sum(0), (pred & ~gold).sum(0), (~pred & gold).sum(0)
+  want_C = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+  y = gold.astype(np.float32)
+  chex.assert_trees_all_close(metrics.per_class_f1(logits, y), want_C.astype(np.float32), atol=1e-6)
+  chex.assert_trees_all_close(metrics.macro_f1(logits, y), np.float32(want_C.mean()), atol=1e-6)
+  # Padded rows (past n) and padded columns (mask 0) change nothing.
+  padded_l = np.full((50, 8), 5.0, np.float32); padded_l[:40, :6] = logits
+  padded_y = np.ones((50, 8), np.float32); padded_y[:40, :6] = y
+  mask_C = np.asarray([1.0] * 6 + [0.0] * 2, np.float32)
+  assert float(metrics.macro_f1(padded_l, padded_y, 40, mask_C)) == float(metrics.macro_f1(logits, y))
+  onehot = np.eye(6, dtype=np.float32)[logits.argmax(1)]
+  onehot[:10] = np.roll(onehot[:10], 1, axis=1)  # 10 of 40 wrong
+  assert float(metrics.accuracy(logits, onehot)) == 0.75
+  padded_1h = np.zeros((50, 8), np.float32); padded_1h[:40, :6] = onehot
+  assert float(metrics.accuracy(padded_l, padded_1h, 40, mask_C)) == 0.75
+
+
 @pytest.fixture(scope="module")
 def model():
   layout = formats.head_layout(["va", "be5", "isear7"])

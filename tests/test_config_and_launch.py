@@ -1,4 +1,4 @@
-"""Config overrides and launcher flags: parsing, clear errors."""
+"""Config overrides, the experiments' config files and launcher flags: parsing, defaults, clear errors."""
 
 import os
 import pathlib
@@ -7,9 +7,18 @@ import sys
 
 import pytest
 
-from emojax import config, train_mapping
+from emojax import config, finetune_image, finetune_text, new_format
+from emojax import train_content, train_mapping
+from emojax.conditions import TRAINED
+from emojax.content_model import EncoderConfig
+from emojax.run_configs import ContentConfig, FinetuneConfig, FinetuneImageConfig, MappingConfig
+
+from conftest import launcher_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONFIGS = {"stage1": MappingConfig, "paper_codec": MappingConfig, "words": ContentConfig,
+           "texts": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
+           "images_finetune": FinetuneImageConfig, "new_formats": new_format.NewFormatConfig}
 
 
 def test_overrides_parse_by_declared_type():
@@ -46,3 +55,93 @@ def test_missing_accelerator_is_a_clear_error(tmp_path):
   assert "--accelerator=tpu: no TPU is available" in proc.stderr
   assert "Traceback" not in proc.stderr
   assert not (tmp_path / "w").exists()
+
+
+# ---------------------------------------------------------------------------- configs/*.py files
+
+def _file(name: str):
+  return config.from_file(ROOT / "configs" / f"{name}.py")
+
+
+def test_every_config_file_loads_and_names_its_command_and_result():
+  assert sorted(p.stem for p in (ROOT / "configs").glob("*.py")) == sorted(CONFIGS)
+  for name, kind in CONFIGS.items():
+    module = config.load_file(ROOT / "configs" / f"{name}.py")
+    assert type(module.get_config()) is kind, name
+    doc = " ".join(module.__doc__.split())
+    assert "python launch/" in doc and "Expected (test split" in doc, name  # the command, the result
+  assert config.from_file(ROOT / "configs" / "words.py", ["seeds=4", "encoder.hidden=8"]) == ContentConfig(
+      stage1=str(ROOT / "checkpoints" / "mapping"), seeds=(4,), encoder=EncoderConfig(hidden=(8,)))
+  with pytest.raises(FileNotFoundError, match="config file"):
+    config.load_file(ROOT / "configs" / "nope.py")
+
+
+def test_config_files_hold_the_launchers_defaults():
+  """What the launchers ran before the config files, field for field (and the dataclass defaults
+  where a config is the default one)."""
+  stage1 = str(ROOT / "checkpoints" / "mapping")
+  assert _file("stage1") == MappingConfig()
+  assert _file("paper_codec") == MappingConfig(seeds=(0, 1, 2), condition_on_dataset=False)
+  assert _file("words") == ContentConfig(stage1=stage1) and len(ContentConfig().datasets) == 10
+  assert _file("texts") == ContentConfig(
+      modality="texts", stage1=stage1, datasets=("emobank_vad", "afftext_be5"),
+      encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, epochs=40, learning_rate=3e-4,
+      export="emobank_vad:Aug", vader=False)
+  assert _file("texts").learning_rate == finetune_text.BSZ_LEARNING_RATE  # fine-tuning's BsZ nets
+  assert _file("images") == ContentConfig(
+      modality="images", stage1=stage1, datasets=("bass_us_va", "bass_ch_va"), conditions=TRAINED,
+      encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, learning_rate=3e-4, augment=("va:be5",),
+      export="bass_us_va:Aug", vader=False)
+  assert _file("texts_finetune") == FinetuneConfig(stage1=stage1)
+  assert _file("images_finetune") == FinetuneImageConfig(stage1=stage1)
+  assert _file("new_formats") == new_format.NewFormatConfig(base=str(ROOT / "checkpoints" / "texts"))
+  for name, kind in CONFIGS.items():
+    if kind is ContentConfig:
+      train_content.check_config(_file(name))
+
+
+def _content_launch(*argv: str):
+  """launch/content.py's choice for a command line: (config file, config, workdir, overrides left)."""
+  content = launcher_module("launch/content.py")
+  args = content.arguments(list(argv))
+  path, overrides = content.choose_config(args)
+  content.common.read_config(args, path)
+  return args.config, args.base, args.workdir, overrides
+
+
+def test_content_launcher_modality_and_config_file_agree():
+  for modality in ("words", "texts", "images"):  # images: cached features on this CPU
+    by_modality = _content_launch(f"--modality={modality}", "seeds=0")
+    assert by_modality == _content_launch(f"--config=configs/{modality}.py", "seeds=0")
+    assert by_modality == _content_launch(f"--config={modality}", "seeds=0")
+    assert by_modality == (ROOT / "configs" / f"{modality}.py", _file(modality),
+                           str(ROOT / "checkpoints" / modality), ["seeds=0"])
+  assert _content_launch() == _content_launch("--modality=words")
+  fine = _content_launch("--modality=images", "image_mode=finetune", "epochs=3")
+  assert fine == _content_launch("--config=configs/images_finetune.py", "epochs=3")
+  assert fine[2] == str(ROOT / "checkpoints" / "images_finetune") and fine[3] == ["epochs=3"]
+  assert _content_launch("--config=configs/texts_finetune.py", "--workdir=/tmp/x")[1:3] == (
+      _file("texts_finetune"), "/tmp/x")
+  content = launcher_module("launch/content.py")
+  assert content.trainer(_file("texts_finetune"))[1] is finetune_text.run
+  assert content.trainer(_file("images_finetune"))[1] is finetune_image.run
+  assert content.trainer(_file("texts"))[1] is train_content.run
+  with pytest.raises(SystemExit, match="not a stage-2 config"):
+    content.trainer(_file("stage1"))
+  with pytest.raises(SystemExit, match="not both"):
+    _content_launch("--modality=texts", "--config=configs/texts.py")
+  with pytest.raises(SystemExit, match="no such config file.*texts_finetune"):
+    _content_launch("--config=configs/textz.py")
+
+
+def test_mapping_and_new_format_launchers_default_to_their_config_files():
+  for script, name, workdir in (("launch/mapping.py", "stage1", "mapping"),
+                                ("launch/new_format.py", "new_formats", "new_formats")):
+    launcher = launcher_module(script)
+    args = launcher.common.parser("x", launcher.CONFIG).parse_args([])
+    launcher.common.read_config(args)
+    assert (args.config, args.base, args.workdir) == (
+        ROOT / "configs" / f"{name}.py", _file(name), str(ROOT / "checkpoints" / workdir))
+  args = launcher.common.parser("x", "configs/stage1.py").parse_args(["--config=configs/paper_codec.py"])
+  launcher.common.read_config(args)
+  assert args.base == _file("paper_codec") and args.workdir == str(ROOT / "checkpoints" / "paper_codec")

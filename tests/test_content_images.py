@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import content_plan, image_data, splits
+from emojax import config, content_plan, datasets, image_data, splits
 from emojax import train_content as tc
 
-from conftest import check_image_model_inputs, image_inputs, launch, launcher_module
+from conftest import ROOT, check_image_model_inputs, image_inputs, launch, launcher_module
 
 N = 16  # images in the tiny runs: 10/3/3, feature batches of 8 (one compiled CNN shape)
 
@@ -27,8 +27,9 @@ def test_bass_tables_rescale_from_the_nominal_scale():
 
 
 def test_committed_split_follows_the_rule_and_is_shared():
-  split = image_data.load_split()
-  assert split == image_data.compute_split() == splits.ratio_split(image_data.image_names())
+  split = splits.split_of("bass_us_va")
+  assert split == splits.compute("bass_us_va") == splits.ratio_split(image_data.image_names())
+  assert splits.split_of("bass_ch_va") == split  # one group: one split
   assert {p: len(v) for p, v in split.items()} == {"train": 350, "dev": 117, "test": 116}
   small = image_data.subset(split, N)
   assert {p: len(v) for p, v in small.items()} == {"train": 10, "dev": 3, "test": 3}
@@ -54,15 +55,15 @@ def test_loader_shapes_and_cache(cache):
 
 
 def test_image_config_and_mlt_group():
-  cfg = tc.default_config("images")
+  cfg = config.from_file(ROOT / "configs" / "images.py")
   tc.check_config(cfg)
   assert cfg.encoder.hidden == () and cfg.encoder.dropout == (0.5,) and cfg.batch_size % 8 == 0
   assert set(cfg.conditions) == {"Bsl", "Sng", "Aug", "Mlt"} and cfg.augment == ("va:be5",)
-  assert content_plan.mlt_groups(list(image_data.IMAGE_DATASETS)) == [("bass_us_va", "bass_ch_va")]
-  assert content_plan.mlt_groups(["bass_us_va"]) == [] and content_plan.siblings_of(list(image_data.IMAGE_DATASETS)) == {
+  assert content_plan.mlt_groups(list(datasets.names("images"))) == [("bass_us_va", "bass_ch_va")]
+  assert content_plan.mlt_groups(["bass_us_va"]) == [] and content_plan.siblings_of(list(datasets.names("images"))) == {
       "bass_us_va": [], "bass_ch_va": []}  # no zero-shot direction: same format
   with pytest.raises(KeyError, match="unknown image dataset"):
-    tc.check_config(tc.default_config("images", datasets=("warriner_vad",)))
+    tc.check_config(config.from_file(ROOT / "configs" / "images.py", ["datasets=warriner_vad"]))
 
 
 # ------------------------------------------------------------------------------ launcher, load
@@ -84,7 +85,7 @@ def test_launcher_writes_the_image_experiment(images_run):
   assert list(results["conditions"]) == ["Bsl", "Sng", "Aug", "Mlt"] and results["seeds"] == [0, 1]
   for cond in ("Bsl", "Sng", "Aug", "Mlt"):
     rows = results["conditions"][cond]["test"]["rows"]
-    assert set(rows) == set(image_data.IMAGE_DATASETS)
+    assert set(rows) == set(datasets.names("images"))
     assert set(rows["bass_ch_va"]["variables"]) == {"valence", "arousal"}
     assert len(rows["bass_us_va"]["mean"]["values"]) == 2
   assert results["vectors"] == image_data.FEATURE_NAME and results["feature_dim"] == 1280

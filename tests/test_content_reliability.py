@@ -178,7 +178,7 @@ KILLED_IN_SAVE = """
 import os, pathlib, sys
 import jax.numpy as jnp
 from orbax.checkpoint._src.path import atomicity
-from emojax import epochs
+from emojax import loop
 
 commit = atomicity.AtomicRenameTemporaryPath.finalize
 async def die_before_commit(self):  # step 3's files are written; the process dies before the rename
@@ -186,18 +186,16 @@ async def die_before_commit(self):  # step 3's files are written; the process di
     os._exit(9)
   await commit(self)
 atomicity.AtomicRenameTemporaryPath.finalize = die_before_commit
-manager, start, state = epochs.resume_or_init(pathlib.Path(sys.argv[1]), lambda: {"w": jnp.zeros(4)},
-                                              None, None)
-epochs.run_epochs(state, start, 5, lambda s, e: ({"w": s["w"] + 1.0}, None), lambda e, out: None,
-                  manager, 1)
+checkpoints, start, state = loop.resume_or_init(pathlib.Path(sys.argv[1]), lambda: {"w": jnp.zeros(4)})
+loop.run(state, lambda s, e: ({"w": s["w"] + 1.0}, {}), start=start, stop=5, checkpoints=checkpoints)
 """
 
 
 def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(tmp_path):
-  from emojax import epochs
+  from emojax import loop
   directory = tmp_path / "checkpoints"
   env = one_device_env(PYTHONPATH=str(ROOT))
-  proc = subprocess.run([sys.executable, "-c", KILLED_IN_SAVE, str(directory)], env=env,
+  proc = subprocess.run([sys.executable, "-c", KILLED_IN_SAVE, str(tmp_path)], env=env,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 9, proc.stderr[-3000:]
   (partial,) = directory.glob("3.orbax-checkpoint-tmp*")  # step 3 written, never committed
@@ -205,12 +203,12 @@ def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(tmp_path):
   assert sorted(p.name for p in directory.iterdir() if p != partial) == ["2"]
   abstract = {"w": jax.ShapeDtypeStruct((4,), jnp.float32)}
   sharding = mesh_lib.replicated(mesh_lib.make_mesh(1))
-  manager, start, state = epochs.resume_or_init(directory, lambda: pytest.fail("not resumed"),
-                                                abstract, sharding)
+  checkpoints, start, state = loop.resume_or_init(tmp_path, lambda: pytest.fail("not resumed"),
+                                                  sharding, abstract)
   assert start == 2
   np.testing.assert_array_equal(np.asarray(state["w"]), np.full(4, 2.0))
-  state = epochs.run_epochs(state, start, 5, lambda s, e: ({"w": s["w"] + 1.0}, None),
-                            lambda e, out: None, manager, 1)
+  state, _ = loop.run(state, lambda s, e: ({"w": s["w"] + 1.0}, {}), start=start, stop=5,
+                      checkpoints=checkpoints)
   np.testing.assert_array_equal(np.asarray(state["w"]), np.full(4, 5.0))
   assert sorted(p.name for p in directory.iterdir()) == ["5"]  # the leftover was removed
 

@@ -26,16 +26,16 @@ TINY = ["epochs=1", "mapping_epochs=1", "batch_size=8", "max_groups=1", "max_ite
 def test_text_splits_align_with_the_stage1_split():
   pair = splits.load_split("en_vad_be6")
   stage1_train = set(pair["train"])
-  for name in text_data.TEXT_DATASETS:
-    split = text_data.load_split(name)
+  for name in datasets.names("texts"):
+    split = splits.split_of(name)
     part = splits.part_of(split)
     keys = text_data.text_table(name)[0]
     assert sorted(part) == sorted(keys) and sum(map(len, split.values())) == len(keys), name
     assert all(part[k] == p for k, p in splits.part_of(pair).items()), name  # shared items stay
     assert not stage1_train & set(split["test"]) and not stage1_train & set(split["dev"]), name
-  emobank = text_data.load_split("emobank_vad")
+  emobank = splits.split_of("emobank_vad")
   assert [len(emobank[p]) for p in splits.PARTS] == [8062, 1000, 1000]  # official column
-  assert [len(v) for v in text_data.load_split("afftext_be5").values()] == [991, 130, 129]
+  assert [len(v) for v in splits.split_of("afftext_be5").values()] == [991, 130, 129]
   # The BE5 view of the pair holds the same items in the same parts as the stage-1 pair.
   be5 = splits.load_split("en_vad_be5")
   assert {p: set(v) for p, v in be5.items()} == {p: set(v) for p, v in pair.items()}
@@ -43,8 +43,8 @@ def test_text_splits_align_with_the_stage1_split():
 
 
 def test_afftext_be5_is_be6_without_surprise():
-  k5, y5 = datasets.read_labels(datasets.get_table("afftext_be5"))
-  k6, y6 = datasets.read_labels(datasets.get_table("afftext_be6"))
+  k5, y5 = datasets.read_labels(datasets.get_dataset("afftext_be5"))
+  k6, y6 = datasets.read_labels(datasets.get_dataset("afftext_be6"))
   assert k5 == k6 and len(k5) == 1250
   np.testing.assert_array_equal(y5, y6[:, :5])
   keys, _, texts, _ = text_data.text_table("afftext_be5")
@@ -55,7 +55,7 @@ def test_afftext_be5_is_be6_without_surprise():
 def cache(tmp_path_factory):
   """Features of the tiny subsets the launcher test uses (computed once, then cache hits)."""
   path = tmp_path_factory.mktemp("features")
-  for name in text_data.TEXT_DATASETS:
+  for name in datasets.names("texts"):
     text_data.load_texts(name, path, max_length=32, max_items=8, show_progress=False)
   return path
 
@@ -71,7 +71,7 @@ def test_feature_cache_hit_and_features(cache, monkeypatch):
   d = text_data.load_texts("emobank_vad", cache, max_length=32, max_items=8, show_progress=False)
   assert sorted(p.name for p in cache.iterdir()) == entries
   assert d.format == "vad" and d.x["train"].shape == (8, 384) and d.y["test"].shape == (8, 3)
-  assert d.items["train"] == text_data.load_split("emobank_vad")["train"][:8]
+  assert d.items["train"] == splits.split_of("emobank_vad")["train"][:8]
   monkeypatch.undo()
   # Cached rows are MiniLM's mean-pooled (unnormalised) output of those very texts.
   keys, _, texts, _ = text_data.text_table("emobank_vad")
@@ -96,7 +96,7 @@ def test_launcher_writes_the_text_experiment(texts_run, cache):
   workdir, proc = texts_run
   assert "MiniLM features" not in proc.stderr  # the cache of the fixture was hit
   results = json.loads((workdir / "results.json").read_text())
-  assert results["modality"] == "texts" and set(results["datasets"]) == set(text_data.TEXT_DATASETS)
+  assert results["modality"] == "texts" and set(results["datasets"]) == set(datasets.names("texts"))
   assert all(results["means"][c] for c in content_plan.CONDITIONS), results["means"]
   rows = results["conditions"]["AuZ"]["test"]["rows"]
   assert set(rows) == {"emobank_vad→afftext_be5", "afftext_be5→emobank_vad"}

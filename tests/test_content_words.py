@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import emojax
-from emojax import codec, content_data, content_plan, mapping_data, mesh as mesh_lib, progress, splits
+from emojax import codec, content_data, content_model, content_plan, datasets, mesh as mesh_lib, progress, splits
 from emojax import train_content as tc
 
 GERMAN = ("schmidtke_vad", "briesemeister_be5")
@@ -20,36 +20,36 @@ GERMAN = ("schmidtke_vad", "briesemeister_be5")
 
 # ----------------------------------------------------------------------------------------- splits
 
-@pytest.mark.parametrize("name", list(content_data.WORD_DATASETS))
+@pytest.mark.parametrize("name", datasets.names("words"))
 def test_committed_word_splits_follow_their_rule(name):
-  assert content_data.load_split(name) == content_data.compute_split(name)
+  assert splits.split_of(name) == splits.compute(name)
 
 
 def test_word_splits_align_with_the_stage1_splits():
-  for pair in mapping_data.PAIRS.values():
+  for pair in map(datasets.get_pair, datasets.pair_names()):
     mapping = splits.part_of(splits.load_split(pair.name))
-    for table in (pair.table_a, pair.table_b):
-      if table not in content_data.WORD_DATASETS:
+    for table in (pair.a, pair.b):
+      if table not in datasets.names("words"):
         continue
-      content = splits.part_of(content_data.load_split(table))
+      content = splits.part_of(splits.split_of(table))
       moved = [w for w, part in mapping.items() if content[w] != part]
       assert not moved, f"{table}: words of {pair.name} changed part: {moved[:5]}"
       train = {w for w, p in mapping.items() if p == "train"}
-      assert not train & set(content_data.load_split(table)["test"]), table
+      assert not train & set(splits.split_of(table)["test"]), table
 
 
 def test_sibling_tables_agree_on_shared_words():
-  for group in content_data.sibling_groups(list(content_data.WORD_DATASETS)):
-    parts = [splits.part_of(content_data.load_split(n)) for n in group]
+  for group in datasets.sibling_groups(datasets.names("words")):
+    parts = [splits.part_of(splits.split_of(n)) for n in group]
     for i, a in enumerate(parts):
       for b in parts[i + 1:]:
         assert all(a[w] == b[w] for w in set(a) & set(b)), group
 
 
 def test_groups_and_siblings_come_from_the_mapping_pairs():
-  assert content_data.sibling_groups(list(content_data.WORD_DATASETS)) == [
+  assert datasets.sibling_groups(datasets.names("words")) == [
       ("stadthagen_va", "stadthagen_be5"), ("riegel_va", "wierzba_be5", "imbir_vad"), GERMAN]
-  assert content_data.sibling_groups(["warriner_vad", "moors_vad"]) == []
+  assert datasets.sibling_groups(["warriner_vad", "moors_vad"]) == []
 
 
 def test_word_data_drops_and_counts(tmp_path):
@@ -105,7 +105,7 @@ def test_plan_groups_minimises_padded_steps():
 
 
 def test_encoder_shapes_for_words_and_pooled_features():
-  words = tc.encoder_module(tc.EncoderConfig(), 100, own_width=6)
+  words = tc.encoder_module(content_model.EncoderConfig(), 100, own_width=6)
   keys = jax.random.key_data(jax.random.split(jax.random.key(0), 3))
   p = jax.jit(lambda k: tc.init_params(words, 50, k))(keys)  # 3 runs
   assert set(p) == {"Dense_0", "Dense_1", "embed", "own"}
@@ -116,11 +116,11 @@ def test_encoder_shapes_for_words_and_pooled_features():
   keep = jax.jit(lambda k: tc.dropout_keep(k, words, 512, 50))(jax.random.key(1))
   assert [m.shape for m in keep] == [(512, 50), (512, 256), (512, 128)]
   np.testing.assert_allclose([np.mean(m) for m in keep], [0.8, 0.5, 0.5], atol=0.01)
-  pooled = tc.encoder_module(tc.EncoderConfig(hidden=(), dropout=(0.5,)), 100)  # texts, images
+  pooled = tc.encoder_module(content_model.EncoderConfig(hidden=(), dropout=(0.5,)), 100)  # texts, images
   q = jax.eval_shape(lambda: pooled.init(jax.random.key(0), jnp.zeros((1, 384)))["params"])
   assert set(q) == {"embed"} and q["embed"]["kernel"].shape == (384, 100)
   with pytest.raises(ValueError, match="one rate before the first layer"):
-    tc.encoder_module(tc.EncoderConfig(dropout=(0.5,)), 100)
+    tc.encoder_module(content_model.EncoderConfig(dropout=(0.5,)), 100)
 
 
 # ------------------------------------------------------------------- stage 1, frozen heads, plan

@@ -13,23 +13,30 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import checkpoint, codec, formats, new_format, new_format_data as nfd
+from emojax import checkpoint, codec, config, datasets, formats, new_format, new_format_data as nfd, readers, splits
 from emojax import train_content, train_mapping
 
+from conftest import ROOT
+
 ISEAR_HEADER = '"MYKEY","Field1","SIT"\n'
+ISEAR = datasets.path_of(datasets.get_dataset("isear"))
+GOEMOTIONS = datasets.path_of(datasets.get_dataset("goemotions_ekman"))
 
 
 # ------------------------------------------------------------------------------------------ readers
 
 def test_isear_split_is_the_papers_and_excludes_exactly_the_non_answers():
-  keys, texts, labels = nfd.read_isear()
-  split = nfd.isear_split()
+  keys, texts, labels = readers.read_isear(ISEAR)
+  split = splits.split_of("isear")
   assert [len(split[p]) for p in ("train", "dev", "test")] == [5960, 745, 746]
   in_split = {k for v in split.values() for k in v}
   assert len(in_split) == 7451 and in_split <= set(keys)
-  assert {k for k, t in zip(keys, texts) if nfd.is_non_answer(t)} == set(keys) - in_split
-  split, text_of, y_of, unsplit = nfd.isear_table()
-  assert unsplit == 215
+  assert {k for k, t in zip(keys, texts) if readers.is_non_answer(t)} == set(keys) - in_split
+  table = datasets.read_table("isear")
+  text_of, y_of = dict(zip(table.keys, table.content)), dict(zip(table.keys, table.y))
+  by_part, dropped = nfd.parts("isear")
+  assert list(dropped.values()) == [{"all": 215}]  # the non-answers
+  assert [by_part[p][0] for p in splits.PARTS] == [split[p] for p in splits.PARTS]
   # A quoted multi-line record, its "á" line-continuation markers read as spaces.
   raw = dict(zip(keys, texts))["110011"]
   assert "\n" in raw and text_of["110011"] == ("During the period of falling in love, each time that "
@@ -38,10 +45,11 @@ def test_isear_split_is_the_papers_and_excludes_exactly_the_non_answers():
 
 
 def test_goemotions_ekman_labels_and_the_neutral_rule():
-  ids, texts, y = nfd.goemotions_ekman("dev")
+  ids, texts, y = readers.goemotions_ekman("dev", GOEMOTIONS)
   assert len(ids) == 5426 and y.shape == (5426, 6)
-  _, _, names = nfd.read_goemotions("dev")
-  ekman = nfd.ekman_mapping()
+  assert nfd.parts("goemotions_ekman")[0]["dev"][0] == ids  # the official file is the dev part
+  _, _, names = readers.read_goemotions("dev", GOEMOTIONS)
+  ekman = readers.ekman_mapping(GOEMOTIONS)
   assert ekman["annoyance"] == "anger" and ekman["nervousness"] == "fear" and "neutral" not in ekman
   only_neutral = [i for i, n in enumerate(names) if n == ["neutral"]]
   assert only_neutral and not y[only_neutral].any()  # the empty label set, kept
@@ -55,7 +63,7 @@ def test_goemotions_ekman_labels_and_the_neutral_rule():
 
 def _goemotions_copy(tmp_path, train_text):
   root = tmp_path / "go"
-  shutil.copytree(nfd.GOEMOTIONS_DIR, root)
+  shutil.copytree(GOEMOTIONS, root)
   (root / "train.tsv").write_text(train_text, encoding="utf-8")
   return root
 
@@ -64,44 +72,44 @@ def test_readers_name_the_file_line_and_value(tmp_path):
   path = tmp_path / "isear.csv"
   path.write_text(ISEAR_HEADER + '"1","joy","fine"\n"2","happiness","x"\n')
   with pytest.raises(ValueError, match=r"record 2 \(MYKEY '2'\): unknown label 'happiness'"):
-    nfd.read_isear(path)
+    readers.read_isear(path)
   path.write_text(ISEAR_HEADER + '"1","joy","fine"\n"1","fear","again"\n')
   with pytest.raises(ValueError, match="MYKEY appears twice"):
-    nfd.read_isear(path)
+    readers.read_isear(path)
   path.write_text(ISEAR_HEADER + '"1","joy","a quote that never \n ends\n')
   with pytest.raises(ValueError, match="not a readable CSV"):
-    nfd.read_isear(path)
+    readers.read_isear(path)
   path.write_text('"KEY","Field1","SIT"\n"1","joy","fine"\n')
   with pytest.raises(ValueError, match=r"columns \['MYKEY'\] are missing"):
-    nfd.read_isear(path)
+    readers.read_isear(path)
   with pytest.raises(FileNotFoundError, match="ISEAR file"):
-    nfd.read_isear(tmp_path / "absent.csv")
+    readers.read_isear(tmp_path / "absent.csv")
   root = _goemotions_copy(tmp_path, "fine\t1\tid1\nsays \"hi\"\t3,27\tid2\n")
-  ids, texts, labels = nfd.read_goemotions("train", root)
+  ids, texts, labels = readers.read_goemotions("train", root)
   assert texts[1] == 'says "hi"' and labels[1] == ["annoyance", "neutral"]  # quotes are text
   root = _goemotions_copy(tmp_path / "a", "fine\t1\tid1\nbad\t28\tid2\n")
   with pytest.raises(ValueError, match=r"train.tsv, line 2: unknown label id\(s\) \[28\]"):
-    nfd.read_goemotions("train", root)
+    readers.read_goemotions("train", root)
   root = _goemotions_copy(tmp_path / "b", "fine\t1\tid1\ntab\tin\ttext\t2\tid2\n")
   with pytest.raises(ValueError, match="line 2: expected 3 tab-separated fields"):
-    nfd.read_goemotions("train", root)
+    readers.read_goemotions("train", root)
   mapping = json.loads((root / "ekman_mapping.json").read_text())
   mapping["joy"].append("bliss")
   (root / "ekman_mapping.json").write_text(json.dumps(mapping))
   with pytest.raises(ValueError, match="lists 'bliss', which is not a GoEmotions label"):
-    nfd.ekman_mapping(root)
+    readers.ekman_mapping(root)
 
 
 def test_class_names_to_vectors_and_unknown_labels():
-  np.testing.assert_array_equal(nfd.class_vectors(["shame"], "isear7"), [[0, 0, 0, 0, 0, 1, 0]])
-  np.testing.assert_array_equal(nfd.class_vectors([["fear", "joy"], []], "ekman6"),
+  np.testing.assert_array_equal(readers.class_vectors(["shame"], "isear7"), [[0, 0, 0, 0, 0, 1, 0]])
+  np.testing.assert_array_equal(readers.class_vectors([["fear", "joy"], []], "ekman6"),
                                 [[1, 0, 0, 1, 0, 0], [0] * 6])
   with pytest.raises(ValueError, match="item 1: unknown label 'happy' for format 'isear7'"):
-    nfd.class_vectors(["joy", "happy"], "isear7")
+    readers.class_vectors(["joy", "happy"], "isear7")
   with pytest.raises(ValueError, match="takes exactly one class"):
-    nfd.class_vectors([["joy", "fear"]], "isear7")
+    readers.class_vectors([["joy", "fear"]], "isear7")
   with pytest.raises(KeyError, match="unknown new-format dataset"):
-    nfd.check_dataset("semeval")
+    datasets.get_dataset("semeval", "texts", classes=True)
 
 
 # -------------------------------------------------------------------------------------------- loss
@@ -155,8 +163,8 @@ def _export_base(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
   init = jax.jit(lambda k: codec.init_params(k, mcfg.codec, packing))  # one compile, not dozens
   checkpoint.export_model(s1, init(jax.random.key(0)), packing.layout, mcfg, stage="mapping", seed=0,
                           extra={"conditions": list(packing.conditions)})
-  ccfg = train_content.default_config("texts", stage1=str(s1), datasets=("emobank_vad",),
-                                      max_length=32, export="emobank_vad:Sng")
+  ccfg = config.from_file(ROOT / "configs" / "texts.py", [f"stage1={s1}", "datasets=emobank_vad",
+                                                            "max_length=32", "export=emobank_vad:Sng"])
   module = train_content.encoder_module(ccfg.encoder, mcfg.codec.embedding_dim)
   params = jax.jit(lambda k: module.init(k, jnp.zeros((1, 384)))["params"])(jax.random.key(1))
   meta = {"modality": "texts", "encoder": {"run": "Sng/emobank_vad", "seed": 0, "best_dev": 0.0},
@@ -211,7 +219,7 @@ def test_the_new_head_learns(tiny):
 def test_load_gives_the_base_model_plus_the_new_format(tiny):
   model = emojax.load(tiny["workdir"])
   base = tiny["base"]
-  assert isinstance(model, new_format.NewFormatModel) and "isear7" in model.formats
+  assert isinstance(model, emojax.api.NewFormatModel) and "isear7" in model.formats
   assert set(base.formats) < set(model.formats)
   texts = ["I passed my exam and my parents were proud of me.", "My dog died last week."]
   p = model.predict(texts, modality="texts", fmt="isear7")
@@ -222,7 +230,7 @@ def test_load_gives_the_base_model_plus_the_new_format(tiny):
   y = np.asarray([[0.5, 0.2, 0.1, 0.0, 0.3]])
   np.testing.assert_array_equal(model.map_labels(y, "be5", "vad"), base.map_labels(y, "be5", "vad"))
   # The new format as mapping source and target.
-  onehot = nfd.class_vectors(["joy", "guilt"], "isear7")
+  onehot = readers.class_vectors(["joy", "guilt"], "isear7")
   vad = model.map_labels(onehot, "isear7", "vad")
   assert vad.shape == (2, 3) and np.isfinite(vad).all()
   assert model.map_labels(y, "be5", "isear7").shape == (1, 7)
@@ -239,6 +247,19 @@ def test_load_gives_the_base_model_plus_the_new_format(tiny):
   meta = json.loads((tiny["workdir"] / "model.json").read_text())
   assert meta["stage"] == "new_format" and meta["formats"] == ["isear7"]
   assert meta["base"]["fingerprint"] == tiny["fingerprints"][1]
+
+
+def test_loading_leaves_the_format_registry_alone(tiny, monkeypatch):
+  """A loaded model carries its formats' declarations (model.json): loaded where isear7 is not
+  registered, it serves isear7 just the same, and the global registry stays as it was."""
+  onehot = np.eye(7, dtype=np.float32)[[0, 6]]
+  expected = emojax.load(tiny["workdir"]).map_labels(onehot, "isear7", "vad")
+  monkeypatch.delitem(formats.FORMATS, "isear7")
+  registry = dict(formats.FORMATS)
+  model = emojax.load(tiny["workdir"])
+  assert formats.FORMATS == registry and "isear7" not in formats.FORMATS
+  assert model.formats["isear7"].variables == formats.BE5 + ("shame", "guilt")
+  np.testing.assert_array_equal(model.map_labels(onehot, "isear7", "vad"), expected)
 
 
 def test_load_refuses_another_base_model(tiny, tmp_path):

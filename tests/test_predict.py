@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import predict, report, retrieval
-from emojax import train_content as tc
+from emojax import checkpoint, formats, predict, report, retrieval
 from conftest import ROOT, launch, launcher_module
 
 cli = launcher_module("launch/predict.py")
@@ -93,7 +92,7 @@ def test_export_writes_npy_and_index(model, words, tmp_path, capsys):
   e = np.load(tmp_path / "de.npy")
   index = json.loads((tmp_path / "de.index.json").read_text(encoding="utf-8"))
   assert e.shape == (index["count"], 100) and index["count"] == len(index["items"]) == 325
-  assert index["stage1"]["fingerprint"] == tc.stage1_fingerprint(model.stage1.workdir)
+  assert index["stage1"]["fingerprint"] == checkpoint.fingerprint(model.stage1.workdir)
   assert index["modality"] == "words" and index["source"] == "schmidtke_vad"
   items = index["items"]
   assert [i["row"] for i in items] == list(range(len(items)))
@@ -178,7 +177,7 @@ def test_retrieve_refuses_a_model_of_another_stage1(words, tiny_stage1, collecti
   other = tmp_path / "other_words"
   shutil.copytree(words, other, ignore=shutil.ignore_patterns("groups", "features"))
   meta = json.loads((other / "model.json").read_text())
-  meta["stage1"] = {"path": str(other_stage1), "fingerprint": tc.stage1_fingerprint(other_stage1)}
+  meta["stage1"] = {"path": str(other_stage1), "fingerprint": checkpoint.fingerprint(other_stage1)}
   (other / "model.json").write_text(json.dumps(meta))
   assert emojax.load(other).predict(["war"], fmt="vad").shape == (1, 3)  # a model that works
   status, _, err = run(capsys, "retrieve", "--index", str(collection), "--model", str(other), "war")
@@ -261,3 +260,26 @@ def test_pipeline_summary_and_launcher_pieces(tiny_stage1, words):
   model = emojax.load(words)
   found = np.isfinite(model.embed(list(pipeline.EXAMPLE_WORDS), oov="nan")).all(1)
   assert found.all()  # the examples the pipeline prints all have vectors
+
+
+# ------------------------------------------------------------------------------ format registry
+
+def test_a_loaded_model_carries_its_formats_and_leaves_the_registry_alone(tiny_stage1, tmp_path):
+  """A model whose model.json declares a format this installation lacks ("mood", declared as vad
+  is) loads with it, maps through it as through vad, and the global registry stays as it was."""
+  copy = tmp_path / "renamed"
+  shutil.copytree(tiny_stage1, copy)
+  meta = json.loads((copy / "model.json").read_text())
+  assert "mood" not in formats.FORMATS and "vad" in meta["formats"]
+  meta["formats"] = ["mood" if f == "vad" else f for f in meta["formats"]]
+  meta["declarations"]["mood"] = meta["declarations"].pop("vad")
+  (copy / "model.json").write_text(json.dumps(meta))
+  registry = dict(formats.FORMATS)
+  renamed, original = emojax.load(copy), emojax.load(tiny_stage1)
+  assert formats.FORMATS == registry
+  assert list(renamed.formats) == meta["formats"] and renamed.formats["mood"].variables == (
+      "valence", "arousal", "dominance")
+  y = [[0.5, -0.2, 0.1], [-0.9, 0.3, 0.0]]
+  np.testing.assert_array_equal(renamed.map_labels(y, "mood", "be5"), original.map_labels(y, "vad", "be5"))
+  with pytest.raises(ValueError, match="unknown label format 'vad'"):
+    renamed.embed_labels(y, "vad")

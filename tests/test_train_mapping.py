@@ -128,6 +128,23 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tiny_run, tmp_path
   chex.assert_trees_all_equal(resumed["opt"], straight["opt"])
 
 
+def test_train_seed_resumes_at_its_latest_checkpoint(tmp_path, monkeypatch):
+  """A rerun starts at the saved epoch (not only ends equal: a fresh rerun would too)."""
+  import dataclasses
+  from emojax import loop
+  starts, resume = [], loop.resume_or_init
+  monkeypatch.setattr(loop, "resume_or_init", lambda *a, **k: starts.append(resume(*a, **k)) or starts[-1])
+  cfg = train_mapping.MappingConfig(pairs=("de_vad_be5",), steps=4, eval_every=2, checkpoint_every=1)
+  pairs, mesh = [mapping_data.load_pair("de_vad_be5")], mesh_lib.make_mesh(1)
+  epoch_fn = train_mapping.make_epoch_fn(dataclasses.replace(cfg, steps=6), train_mapping.packing_of(cfg, pairs), mesh)
+  train_mapping.train_seed(cfg, 0, pairs, mesh, tmp_path, epoch_fn, show_progress=False)
+  train_mapping.train_seed(dataclasses.replace(cfg, steps=6), 0, pairs, mesh, tmp_path, epoch_fn,
+                           show_progress=False)
+  assert [start for _, start, _ in starts] == [0, 2]
+  lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(l)["step"] for l in lines] == [2, 4, 6]
+
+
 def test_non_finite_training_stops_with_step_and_checkpoint(tmp_path):
   cfg = train_mapping.MappingConfig(pairs=("de_vad_be5",), steps=4, eval_every=2,
                                     learning_rate=1e30, checkpoint_every=1)

@@ -1,0 +1,146 @@
+"""The run configs that a trained model records and `emojax.load` reads back.
+
+Stage 1 (`MappingConfig`), stage 2 on frozen features (`ContentConfig`) and full fine-tuning of the
+text and image encoders (`FinetuneConfig`, `FinetuneImageConfig`): frozen dataclasses whose
+defaults are the paper's settings (METHOD.md). An export's `model.json` holds its run's config
+(`checkpoint.config_from_meta`, `saved_config`); they live here, below the trainers that take them,
+so that loading a model rebuilds its config without importing a trainer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from emojax import config as config_lib, datasets as datasets_lib, mapping_data
+from emojax.codec import CodecConfig, LossWeights
+from emojax.content_model import EncoderConfig
+from emojax.conditions import CONDITIONS, SINGLE_DATASET, TRAINED
+
+
+@dataclasses.dataclass(frozen=True)
+class MappingConfig:
+  """Stage-1 run. Defaults are the paper's method (METHOD.md step 1) plus dataset conditioning,
+  which closes the gap to per-direction baselines; `condition_on_dataset=false` is the paper."""
+
+  pairs: tuple[str, ...] = mapping_data.DEFAULT_PAIRS
+  codec: CodecConfig = CodecConfig()
+  weights: LossWeights = LossWeights()
+  learning_rate: float = 1e-3
+  batch_size: int = 32
+  steps: int = 10_000
+  eval_every: int = 100  # steps per "epoch"; dev evaluation and best-state selection after each
+  seeds: tuple[int, ...] = (0,)
+  grad_accum: int = 1  # micro-batches per step: a global batch larger than memory, same result
+  # Beyond the paper (see README, "Closing the gap"): how each step picks its mapping dataset
+  # ("uniform" as the paper, or "proportional" to training-set size), and whether encoders are
+  # told which dataset (rater population) a label comes from, dropped with this probability so
+  # the unconditioned encoder that inference uses is trained too.
+  sampling: str = "uniform"
+  condition_on_dataset: bool = True
+  condition_dropout: float = 0.5
+  checkpoint_every: int = 25  # epochs between Orbax saves of the latest state
+  baseline_epochs: int = 50  # per-direction baseline nets; 0 skips them
+  num_devices: int = 0  # 0 = every device of the platform
+
+  @property
+  def epochs(self) -> int:
+    return self.steps // self.eval_every
+
+
+@dataclasses.dataclass(frozen=True)
+class ContentConfig:
+  """Stage-2 run. Defaults are the paper's word experiment (METHOD.md step 2), 3 seeds."""
+
+  modality: str = "words"
+  stage1: str = "checkpoints/mapping"  # stage-1 workdir (relative: to the current directory)
+  datasets: tuple[str, ...] = datasets_lib.names("words")
+  conditions: tuple[str, ...] = CONDITIONS
+  vectors: str = "glove50"  # words: glove50 | spacy300
+  encoder: EncoderConfig = EncoderConfig()
+  learning_rate: float = 1e-3
+  batch_size: int = 128
+  epochs: int = 70  # best dev epoch is kept
+  seeds: tuple[int, ...] = (0, 1, 2)
+  augment: tuple[str, ...] = ("va:be5", "vad:be5", "be5:vad")  # dataset format:synthetic format
+  aug_weight: float = 1.0
+  mapping_epochs: int = 50  # BsZ per-direction mapping nets (METHOD.md step-1 baseline schedule)
+  mapping_batch_size: int = 32
+  max_groups: int = 3  # compiled calls at most; more groups waste fewer padded steps
+  checkpoint_every: int = 10  # epochs between Orbax saves of a group's state
+  export: str = "warriner_vad:Aug"  # "<dataset>:<condition>" of the encoder `emojax.load` serves
+  vader: bool = True  # words: zero-shot VADER valence check with the exported dataset's encoders
+  feature_cache: str = ""  # "" = <workdir>/features
+  max_length: int = 128  # texts: MiniLM tokens per text (longer texts are truncated)
+  max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
+  # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
+  num_devices: int = 0  # 0 = every device of the platform
+  # Scale (README, "Scaling out"): the devices form a grid of run shards x batch shards. Runs are
+  # independent encoders, so the run axis is the cheap one to shard; `batch_shards` > 1 also
+  # splits every run's batch over that many devices (data parallel within one encoder, gradients
+  # all-reduced), for fewer runs than devices. `grad_accum` splits each batch into that many
+  # sequential micro-batches (same rows, same dropout masks): the full-batch update, less memory.
+  batch_shards: int = 1
+  grad_accum: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+  stage1: str = "checkpoints/mapping"
+  datasets: tuple[str, ...] = datasets_lib.names("texts")
+  conditions: tuple[str, ...] = SINGLE_DATASET  # Bsl | Sng | Aug; each also gives its zero-shot cell
+  seeds: tuple[int, ...] = (0, 1, 2)
+  export: str = "emobank_vad:Aug"  # <dataset>:<Sng|Aug> whose best-dev seed is exported; "" = none
+  learning_rate: float = 1e-5
+  weight_decay: float = 0.01
+  batch_size: int = 24  # must divide over the devices of the mesh
+  epochs: int = 10
+  max_steps: int = 0  # > 0: stop after this many steps (CPU demonstrations)
+  eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
+  max_length: int = 128
+  head_dropout: float = 0.1  # on the pooled output, before Dense 100
+  max_items: int = 0  # > 0: first that many items per split part (tests)
+  eval_batch_size: int = 64
+  num_devices: int = 0
+  compute_dtype: str = "float32"  # bfloat16: BERT matmuls/activations in bf16, parameters fp32
+
+
+# Exports written before `run` made the table: one run's config had these fields, one value each.
+ONE_RUN_FIELDS = {"dataset": "datasets", "condition": "conditions", "seed": "seeds"}
+
+
+def saved_config(meta: dict) -> FinetuneConfig:
+  """The config recorded in an export's model.json, also one of the earlier one-run config."""
+  saved = dict(meta["config"])
+  for old, new in ONE_RUN_FIELDS.items():
+    if old in saved:
+      saved[new] = (saved.pop(old),)
+  return config_lib.from_dict(FinetuneConfig, saved)
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneImageConfig:
+  stage1: str = "checkpoints/mapping"
+  datasets: tuple[str, ...] = datasets_lib.names("images")
+  conditions: tuple[str, ...] = TRAINED
+  seeds: tuple[int, ...] = (0, 1, 2)
+  export: str = "bass_us_va:Aug"  # "<dataset>:<condition>" whose best-dev seed `emojax.load` serves
+  learning_rate: float = 1e-3
+  momentum: float = 0.9
+  lr_decay: float = 0.1  # step decay: the learning rate is multiplied by this ...
+  lr_decay_epochs: int = 7  # ... every this many epochs
+  batch_size: int = 32  # must divide over the devices of the mesh
+  epochs: int = 25
+  max_steps: int = 0  # > 0: stop after this many steps (CPU demonstrations, tests)
+  eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
+  image_size: int = 224  # center crop; the shorter side is first resized to image_size * 256/224
+  dropout: float = 0.5  # on the pooled features, before Dense 100
+  flip: bool = True  # random horizontal flips of training images
+  max_items: int = 0  # > 0: about that many images in all, 3:1:1 over the parts (tests)
+  eval_batch_size: int = 64
+  num_devices: int = 0
+  compute_dtype: str = "float32"  # bfloat16: backbone in bf16, parameters fp32
+  image_cache: str = ""  # "" = <workdir>/features
+  # Parametrisation of the step (module docstring). True: SGD on the BN-folded weights themselves;
+  # with zero_init_head=false this collapses the features.
+  train_folded_weights: bool = False
+  zero_init_head: bool = True  # the new Dense 100 (and Bsl's own layer) start at zero
