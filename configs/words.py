@@ -3,11 +3,11 @@
   python launch/content.py --modality=words          # this config -> checkpoints/words
   python launch/content.py --config=configs/words.py vectors=spacy300 --workdir=/tmp/words_spacy
 
-Encoder (METHOD.md step 2): GloVe 6B 50-d word vector -> Dropout 0.2 -> Dense 256 -> Dropout 0.5 ->
+Encoder (docs/method.md): GloVe 6B 50-d word vector -> Dropout 0.2 -> Dense 256 -> Dropout 0.5 ->
 Dense 128 -> Dropout 0.5 -> Dense 100 through the frozen stage-1 heads; Adam 1e-3, batch 128, 70
 epochs, best dev epoch. Expected (test split; Pearson r averaged over a dataset's variables, then
 over the datasets; mean ± sd over seeds 0, 1, 2, against a stage 1 of configs/paper_codec.py;
-README, "Words"): Bsl .460 ± .018, Sng .481 ± .006, Aug .459 ± .008, Mlt .503 ± .006, BsZ .390 ±
+docs/results.md, "Words"): Bsl .460 ± .018, Sng .481 ± .006, Aug .459 ± .008, Mlt .503 ± .006, BsZ .390 ±
 .005, SnZ .036 ± .036, AuZ .414 ± .010; VADER valence r .652 (exported encoder). About 3 min on a
 2-core CPU.
 """

@@ -1,4 +1,4 @@
-"""Per-direction baseline nets: one feed-forward net per mapping direction A -> B (METHOD.md).
+"""Per-direction baseline nets: one feed-forward net per mapping direction A -> B (docs/method.md).
 
 Each net has the label encoder's shape with B's variables as output (Adam 1e-3, batch 32, 50
 epochs of one shuffled pass each, best dev epoch). All directions and seeds train together in one

@@ -7,7 +7,13 @@ seed, the run config, the head layout and the full declaration of every format t
 checkpoint, or formats whose declaration differs from this installation's registry each raise a
 `CheckpointError` that says what is wrong and where; a format the registry lacks is read from the
 declaration (`declared_formats`) into the loaded model, never into the registry. `fingerprint`
-names one export (what a stage-2 or new-format workdir records of the model it was trained against).
+names one export (what a stage-2 or new-format workdir records of the model it was trained against):
+it hashes model.json and every byte of model/, so changed weights are a different export.
+model.json records a sha256 of every file under model/ (`checksums`); `verify_checksums` (run by
+`restore_params`) refuses a file whose bytes changed with "corrupted: <file>", and a model written
+before checksums existed loads with a warning. model.json itself is meant to stay readable and
+hand-editable, so it is not hashed: a damaged one is refused when it does not parse or has the wrong
+shape (`check_meta`), and a value that changes the network's shape fails the restore.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import hashlib
 import json
 import pathlib
 import shutil
+import uuid
+import warnings
 
 import jax
 import numpy as np
@@ -62,6 +70,49 @@ def find_recorded(workdir: pathlib.Path, recorded: dict, moved_to=None, *, role:
   return path
 
 
+def file_sha256(path: pathlib.Path) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def model_checksums(model_dir: pathlib.Path) -> dict[str, str]:
+  """{path relative to model/: sha256} of every file under an exported model/ directory."""
+  model_dir = pathlib.Path(model_dir)
+  return {str(p.relative_to(model_dir)): file_sha256(p)
+          for p in sorted(model_dir.rglob("*")) if p.is_file()}
+
+
+def verify_checksums(workdir: pathlib.Path, meta: dict) -> None:
+  """Refuses an exported model whose parameter files differ from the checksums in its model.json
+  ("corrupted: <file>"), or that lacks or gained a file; a model.json without checksums (written
+  by an older emojax) loads with a warning."""
+  workdir = pathlib.Path(workdir)
+  recorded = meta.get("checksums")
+  if recorded is None:
+    warnings.warn(f"{workdir / MODEL_JSON} records no checksums of its parameter files (written by "
+                  f"an older emojax): a corrupted file cannot be detected; export it again to add "
+                  f"them", stacklevel=3)
+    return
+  model_dir = workdir / MODEL_DIR
+  found = {str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file()}
+  for name in sorted(set(recorded) | found):
+    path = model_dir / name
+    if name not in found:
+      raise CheckpointError(f"corrupted: {path} is missing (model.json records it; a partly "
+                            f"copied or interrupted export?)")
+    if name not in recorded:
+      raise CheckpointError(f"corrupted: {path} is not part of the export model.json describes "
+                            f"(model/ and model.json from different exports?)")
+    if file_sha256(path) != recorded[name]:
+      raise CheckpointError(f"corrupted: {path} does not match the checksum recorded in "
+                            f"{workdir / MODEL_JSON} (a changed or damaged parameter file, or "
+                            f"model/ and model.json from different exports); restore it from a "
+                            f"copy or export the model again")
+
+
 def _declaration(name: str) -> dict:
   fmt = formats.get_format(name)
   return {"variables": list(fmt.variables), "kind": fmt.kind, "low": fmt.low, "high": fmt.high,
@@ -81,12 +132,20 @@ def export_model(workdir: pathlib.Path, params, layout: formats.HeadLayout, cfg,
     return
   meta = {"stage": stage, "seed": seed, "formats": list(layout.formats),
           "declarations": {n: _declaration(n) for n in layout.formats},
-          "config": config_lib.to_dict(cfg), **(extra or {})}
+          "config": config_lib.to_dict(cfg), **(extra or {}),
+          "checksums": model_checksums(tmp)}
+  # model.json (with the checksums of model.tmp/) is complete before anything is replaced; then
+  # three renames swap the pair. A kill between them leaves a model/ that disagrees with model.json,
+  # which `verify_checksums` refuses by name instead of serving mixed parameters.
+  meta_tmp = workdir / f"{MODEL_JSON}.tmp"
+  meta_tmp.write_text(json.dumps(meta, indent=2) + "\n")
+  old = workdir / f"{MODEL_DIR}.old-{uuid.uuid4().hex[:8]}"
   if final.exists():
-    shutil.rmtree(final)
+    final.rename(old)
   tmp.rename(final)
-  (workdir / f"{MODEL_JSON}.tmp").write_text(json.dumps(meta, indent=2) + "\n")
-  (workdir / f"{MODEL_JSON}.tmp").rename(workdir / MODEL_JSON)
+  meta_tmp.rename(workdir / MODEL_JSON)
+  if old.exists():
+    shutil.rmtree(old)
 
 
 def read_meta(workdir: pathlib.Path) -> dict:
@@ -102,11 +161,54 @@ def read_meta(workdir: pathlib.Path) -> dict:
     meta = json.loads(path.read_text())
   except (json.JSONDecodeError, UnicodeDecodeError) as err:
     raise CheckpointError(f"{path} is corrupt: {err}") from err
+  check_meta(meta, path)
   for name, declared in meta.get("declarations", {}).items():
     if name in formats.FORMATS and _declaration(name) != declared:
       raise CheckpointError(f"{workdir}: format {name!r} was trained as {declared}, but this "
                             f"installation declares it as {_declaration(name)}")
   return meta
+
+
+def _expect(ok: bool, path: pathlib.Path, what: str) -> None:
+  if not ok:
+    raise CheckpointError(f"{path} is corrupt or not an emojax model.json: {what}")
+
+
+_DECLARATION_KEYS = {"variables": list, "kind": str, "low": (int, float), "high": (int, float),
+                     "concepts": list}
+
+
+def check_meta(meta, path: pathlib.Path) -> None:
+  """The shape of a model.json, checked field by field, so a valid JSON of the wrong shape is a
+  CheckpointError naming the field rather than an AttributeError deep in loading."""
+  _expect(isinstance(meta, dict), path, f"expected a JSON object, got {type(meta).__name__}")
+  _expect(isinstance(meta.get("stage", ""), str), path, "'stage' must be a string")
+  _expect(isinstance(meta.get("formats"), list) and meta["formats"]
+          and all(isinstance(n, str) for n in meta["formats"]), path,
+          "'formats' must be a non-empty list of format names")
+  _expect(isinstance(meta.get("config"), dict), path, "'config' must be an object (the run config)")
+  declarations = meta.get("declarations", {})
+  _expect(isinstance(declarations, dict), path, "'declarations' must be an object")
+  for name, declared in declarations.items():
+    _expect(isinstance(declared, dict) and all(isinstance(declared.get(k), t)
+                                               for k, t in _DECLARATION_KEYS.items()), path,
+            f"declaration of format {name!r} must have {sorted(_DECLARATION_KEYS)}")
+  _expect(isinstance(meta.get("conditions", []), list), path, "'conditions' must be a list")
+  checksums = meta.get("checksums", {})
+  _expect(isinstance(checksums, dict) and all(isinstance(v, str) for v in checksums.values()),
+          path, "'checksums' must map file names to sha256 strings")
+  stage = meta.get("stage")
+  recorded = {"content": "stage1", "new_format": "base"}.get(stage)
+  if recorded is not None:
+    ref = meta.get(recorded)
+    _expect(isinstance(ref, dict) and isinstance(ref.get("path"), str)
+            and isinstance(ref.get("fingerprint"), str), path,
+            f"'{recorded}' must be an object with 'path' and 'fingerprint'")
+  if stage == "content":
+    _expect(isinstance(meta.get("modality"), str), path, "'modality' must be a string")
+    _expect(isinstance(meta.get("feature"), dict) and isinstance(meta["feature"].get("kind"), str),
+            path, "'feature' must be an object with a 'kind'")
+    _expect(isinstance(meta.get("encoder", {}), dict), path, "'encoder' must be an object")
 
 
 def declared_formats(meta: dict) -> dict[str, formats.LabelFormat]:
@@ -125,6 +227,7 @@ def declared_formats(meta: dict) -> dict[str, formats.LabelFormat]:
 def restore_params(workdir: pathlib.Path, abstract_params):
   """Restores the exported parameters into the structure/shapes of `abstract_params`."""
   path = (pathlib.Path(workdir) / MODEL_DIR).resolve()
+  verify_checksums(workdir, read_meta(workdir))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=device),
                         abstract_params)
@@ -138,5 +241,11 @@ def restore_params(workdir: pathlib.Path, abstract_params):
     checkpointer.close()
 
 
-def config_from_meta(cls, meta: dict):
-  return config_lib.from_dict(cls, meta["config"])
+def config_from_meta(cls, meta: dict, workdir: pathlib.Path | None = None):
+  """The run config a model.json records; a config of the wrong shape is a CheckpointError."""
+  try:
+    return config_lib.from_dict(cls, meta["config"])
+  except (TypeError, ValueError, KeyError, AttributeError) as err:
+    where = pathlib.Path(workdir) / MODEL_JSON if workdir is not None else MODEL_JSON
+    raise CheckpointError(f"{where} is corrupt or not an emojax model.json: its 'config' is not a "
+                          f"{cls.__name__} ({type(err).__name__}: {str(err)[:200]})") from err

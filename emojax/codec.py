@@ -8,7 +8,7 @@ every label vector is zero-padded to the widest format and first-layer kernels c
 that only ever see zeros. A train step picks the two encoders and heads of the mapping dataset it
 drew *by index*: one small compiled graph for any number of datasets, where a `lax.switch` branch
 per dataset made tracing and compiling grow with the data. Losses on padded vectors are masked so
-they equal METHOD.md's per-format losses exactly (tested against an unpadded computation).
+they equal the unpadded per-format losses exactly (tested against an unpadded computation).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from emojax import formats, layers, losses, metrics
+from emojax import config as config_lib, formats, layers, losses, metrics
 
 _KIND_ID = {formats.REGRESSION: 0, formats.CLASSES: 1, formats.MULTILABEL: 2}
 
@@ -41,6 +41,12 @@ class LossWeights:
   similarity: float = 1.0
   sharing: float = 1.0
   class_target: float = 0.1  # multiplies terms whose target is a class format (authors' final run)
+
+
+config_lib.declare(CodecConfig, {"embedding_dim": config_lib.POSITIVE_INT,
+                                 "hidden": config_lib.each(config_lib.POSITIVE_INT),
+                                 "dropout": config_lib.RATE, "leaky_slope": config_lib.NON_NEGATIVE})
+config_lib.declare(LossWeights, {f.name: config_lib.NON_NEGATIVE for f in dataclasses.fields(LossWeights)})
 
 
 class LabelEncoder(nn.Module):
@@ -188,7 +194,7 @@ def decode(params, packing: Packing, f, e_BxE):
 
 
 def masked_loss(packing: Packing, f, pred_BxW, y_BxW):
-  """ℓ_F of METHOD.md on the real columns (`losses.format_loss` with the format's column mask).
+  """ℓ_F (docs/method.md) on the real columns (`losses.format_loss` with the format's column mask).
 
   Only the kinds this model has are computed (the common all-regression model pays for MSE alone).
   """
@@ -210,7 +216,7 @@ def _select_kind(packing: Packing, kind, by_kind: dict):
 
 def pair_loss(params, cfg: CodecConfig, packing: Packing, weights: LossWeights, fa, fb,
               y_a_BxW, y_b_BxW, dropout_rng=None, masks=None, condition_B=None):
-  """METHOD.md step-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms).
+  """The stage-1 loss for one batch of a mapping dataset (A, B); returns (loss, terms).
 
   Dropout: from `dropout_rng`, or `masks` = (masks of encoder A, masks of encoder B); neither means
   deterministic. `condition_B`: dataset index per row for a conditioned model (-1: none)."""

@@ -1,4 +1,4 @@
-"""The seven stage-2 conditions of METHOD.md, named once; trainers and reports take subsets by name.
+"""The seven stage-2 conditions of the paper, named once; trainers and reports take subsets by name.
 
 Bsl, Sng, Aug and Mlt train an encoder: Bsl with its own output layer, Sng into the frozen head of
 its dataset's format, Aug also through the head of a second format (labels made by stage 1), Mlt on

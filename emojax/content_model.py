@@ -21,7 +21,7 @@ from emojax import layers
 class EncoderConfig:
   """Content encoder: Dropout(dropout[0]), then per hidden width Dense -> LeakyReLU -> Dropout."""
 
-  hidden: tuple[int, ...] = (256, 128)  # words (METHOD.md); texts/images: () on pooled features
+  hidden: tuple[int, ...] = (256, 128)  # words (the paper's); texts/images: () on pooled features
   dropout: tuple[float, ...] = (0.2, 0.5, 0.5)  # texts/images: (0.5,)
   leaky_slope: float = 0.01
 

@@ -1,7 +1,7 @@
 """Stage 2's plan: which encoders to train (runs), what each is scored on (targets), and how the
 runs are grouped into compiled calls.
 
-The seven conditions of METHOD.md are a vocabulary here, not code paths: Bsl, Sng, Aug and Mlt
+The paper's seven conditions are a vocabulary here, not code paths: Bsl, Sng, Aug and Mlt
 train an encoder (a `Run`: condition, dataset(s), seed); BsZ, SnZ and AuZ are the zero-shot uses of
 a Bsl, Sng or Aug encoder on a sibling dataset (the same items in another label format, linked by
 a stage-1 mapping pair), i.e. extra `Target`s of those runs. `plan_groups` partitions the runs

@@ -6,7 +6,10 @@ the study's *nominal* scale, what the content encoder reads (the key, a text col
 per item), modality, language and split rule (the grammar is `emojax.splits`'). A `Pair` declares a
 mapping pair of stage 1: two datasets rated on the same items, joined on the key, and its split
 (another pair's, extended, keeps a word on one side across pairs that share words). The bundled
-declarations are `REGISTRY`; a user declares their own data the same way, with keyword arguments.
+declarations are `REGISTRY`; a user declares their own data the same way, with keyword arguments,
+in a config file's `DATASETS` that the launchers pass to `declare`: its paths are read from the
+config file's folder, a new class format travels in the declaration (`format=LabelFormat(...)`),
+and its splits are written to the run's workdir, never into the package (docs/own_data.md).
 `read_table` reads a declaration once: it checks every value against the nominal scale (not the
 observed min/max) and rescales to the format's canonical range; a value outside the scale, a
 missing value or an unreadable file raises an error naming the file, the row and the variable,
@@ -31,11 +34,12 @@ MODALITIES = ("words", "texts", "images")
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Dataset:
-  """One labelled item set. Paths are relative to `emojax/data/` (or absolute: your own files)."""
+  """One labelled item set. Paths of the bundled data are relative to `emojax/data/`; your own
+  (`declare`, from a config file) are relative to the config file's folder, or absolute."""
 
   name: str
   path: str  # the file (or folder, for a reader that takes one)
-  format: str  # label format (`emojax.formats`)
+  format: str | formats.LabelFormat  # a registered format's name, or a new format's declaration
   modality: str  # "words" | "texts" | "images": what the content encoder reads
   columns: tuple[str, ...]  # raw column of each format variable; class format: the one class column
   scale: tuple = ()  # nominal (low, high) of each raw column, or one (low, high) for all
@@ -44,17 +48,27 @@ class Dataset:
   text: str = ""  # column with the text the encoder reads; "" (words): the key itself
   files: str = ""  # folder with one file per item named by its key (images)
   split: str = "rule"  # split rule, see `emojax.splits`
-  split_file: str = ""  # committed split under emojax/data/splits/ ("": computed when loaded)
+  split_file: str = ""  # committed split under emojax/data/splits/ ("": computed when loaded);
+  # an absolute path (your own data: <workdir>/splits/<name>) is written on first use, then read
   stage2: bool = True  # False: only a member of a mapping pair, no stage-2 dataset of its own
   group: str = ""  # the same items rated by another population (one split, one Mlt encoder)
-  reader: Callable[[pathlib.Path], pd.DataFrame] = readers.read_tsv
+  reader: Callable[[pathlib.Path], pd.DataFrame] = readers.read_delimited  # .csv or else .tsv
   key_transform: Callable[[str], str] = str  # e.g. str.lower for case-insensitive joins
   key_prefix: str = ""  # items are called f"{key_prefix}{key}" (e.g. EmoBank's "SemEval_")
   description: str = ""
+  # Set from format=LabelFormat(...) (a format declared with the dataset, registered when the
+  # dataset is); a field so that dataclasses.replace keeps it.
+  declared_format: formats.LabelFormat | None = dataclasses.field(default=None, repr=False)
 
   def __post_init__(self):
-    fmt = formats.get_format(self.format)
     set_ = functools.partial(object.__setattr__, self)
+    if isinstance(self.format, formats.LabelFormat):
+      set_("declared_format", self.format)
+      set_("format", self.format.name)
+    if self.declared_format is not None and self.declared_format.name != self.format:
+      raise ValueError(f"dataset {self.name!r}: format {self.format!r} is not the declared "
+                       f"{self.declared_format.name!r}")
+    fmt = self.declared_format or formats.get_format(self.format)
     set_("columns", (self.columns,) if isinstance(self.columns, str) else tuple(self.columns))
     if len(self.scale) == 2 and all(isinstance(s, (int, float)) for s in self.scale):
       set_("scale", (tuple(self.scale),) * len(self.columns))  # one (low, high) for every column
@@ -189,21 +203,65 @@ BUNDLED: tuple[Dataset | Pair, ...] = (
 )
 
 REGISTRY: dict[str, Dataset | Pair] = {}
+_DECLARED: set[str] = set()  # names `declare` registered: a later `declare` may replace them
 
 
 def register(*declarations: Dataset | Pair) -> None:
-  """Adds declarations (your own data) to the registry; a name may be declared once."""
+  """Adds declarations to the registry (and the new formats they declare to `emojax.formats`'). A
+  name may be declared once (a name `declare` gave may be declared again: it is replaced)."""
   for d in declarations:
-    if d.name in REGISTRY:
+    if d.name in REGISTRY and d.name not in _DECLARED:
       raise ValueError(f"dataset {d.name!r} is declared twice")
     if isinstance(d, Pair):
       missing = [m for m in (d.a, d.b) if not isinstance(REGISTRY.get(m), Dataset)]
       if missing:
         raise ValueError(f"pair {d.name!r}: {missing} declared no dataset (declare them first)")
+    elif d.declared_format is not None:
+      formats.register_format(d.declared_format)
     REGISTRY[d.name] = d
+    _DECLARED.discard(d.name)
 
 
 register(*BUNDLED)
+
+
+def _resolved(d: Dataset | Pair, base: pathlib.Path, split_dir: pathlib.Path) -> Dataset | Pair:
+  """`d` with its paths read from `base` and, without a split file of its own, one in `split_dir`."""
+  at = lambda p: str(base / p) if p else p  # an absolute p stays as it is
+  kind, arg, extended = _split_parts(d.split)
+  changes = {"split": f"file:{at(arg)}{'+rule' if extended else ''}" if kind == "file" else d.split,
+             "split_file": str(pathlib.Path(at(d.split_file)) if d.split_file else split_dir / d.name)}
+  if isinstance(d, Dataset):
+    changes |= {"path": at(d.path), "files": at(d.files)}
+  return dataclasses.replace(d, **changes)
+
+
+def _split_parts(rule: str) -> tuple[str, str, bool]:
+  base, plus, _ = rule.partition("+")
+  kind, _, arg = base.partition(":")
+  return kind, arg, bool(plus)
+
+
+def declare(declarations: Iterable[Dataset | Pair], *, base: str | pathlib.Path,
+            split_dir: str | pathlib.Path) -> tuple[Dataset | Pair, ...]:
+  """Registers your own data (a config file's `DATASETS`, in order: a pair after its datasets):
+  relative paths (`path`, `files`, a `file:` split rule, `split_file`) are read from `base`, the
+  config file's folder; a declaration without `split_file` gets `<split_dir>/<name>` (the run's
+  workdir/splits), where its split is written on first use and read back by a rerun. A bundled
+  name cannot be taken; your own may be declared again (a second run in one process). Returns
+  the declarations as registered."""
+  base, split_dir = pathlib.Path(base).resolve(), pathlib.Path(split_dir).resolve()
+  out = []
+  for d in declarations:
+    if not isinstance(d, (Dataset, Pair)):
+      raise TypeError(f"DATASETS holds {d!r}: only Dataset and Pair declarations")
+    if any(b.name == d.name for b in BUNDLED):
+      raise ValueError(f"dataset {d.name!r} is a bundled dataset; give yours another name")
+    resolved = _resolved(d, base, split_dir)
+    register(resolved)
+    _DECLARED.add(d.name)
+    out.append(resolved)
+  return tuple(out)
 
 
 # -------------------------------------------------------------------------------------------- lookup
@@ -378,6 +436,17 @@ def _read_table(ds: Dataset) -> Table:
 def read_table(name: str | Dataset) -> Table:
   """The dataset's items, labels, encoder input and file split column, read once per declaration."""
   return _read_table(name if isinstance(name, Dataset) else get_dataset(name))
+
+
+def check_readable(declarations: Iterable[Dataset | Pair]) -> None:
+  """Reads every declared table once, so that a bad file, column or value is reported before a
+  run starts; a pair must share items (its key columns agree)."""
+  for d in declarations:
+    if isinstance(d, Pair) and not item_keys(d):
+      raise ValueError(f"pair {d.name!r}: datasets {d.a!r} and {d.b!r} share no item (compare "
+                       f"their key columns, {get_dataset(d.a).key!r} and {get_dataset(d.b).key!r})")
+    if isinstance(d, Dataset):
+      read_table(d)
 
 
 def item_keys(name: str | Dataset | Pair) -> tuple[str, ...]:

@@ -1,9 +1,9 @@
 """Stage 2 for images, mode (b): full fine-tuning of MobileNetV2 into the frozen emotion space.
 
-METHOD.md's image encoder: backbone -> Dropout 0.5 -> Dense 100 -> frozen stage-1 head of the
+The paper's image encoder: backbone -> Dropout 0.5 -> Dense 100 -> frozen stage-1 head of the
 dataset's format (Sng), plus the synthetic-label term VA -> BE5 (Aug), or its own output layer
 (Bsl); Mlt is Sng on both BASS rater tables at once. SGD 1e-3, momentum 0.9, best dev epoch.
-METHOD.md gives no decay schedule; we use the step decay of the torchvision fine-tuning recipe
+The paper gives no decay schedule; we use the step decay of the torchvision fine-tuning recipe
 that this optimizer setting comes from: x0.1 every 7 epochs, 25 epochs. Every backbone weight is
 trained; the stage-1 parameters are a separate replicated jit argument, never in the optimizer
 state; the step is `jax.jit` with the batch sharded over the mesh's `data` axis (`emojax.finetune`,
@@ -24,7 +24,7 @@ starts at zero: a random one makes the first predictions wildly wrong (losses 2-
 label variance of 0.13), and without BatchNorm's batch statistics to re-centre them, those first
 large errors drive the ReLU6 activations dead. With both as before (`train_folded_weights=true`,
 `zero_init_head=false`), a few recipe steps collapsed the pooled features and every run predicted
-the label mean (README, images; `tests/test_finetune_image.py` checks the difference).
+the label mean (docs/results.md, images; `tests/test_finetune_image.py` checks the difference).
 
 Images are decoded and resized once (torchvision's eval transform at `image_size`) and cached as
 uint8 pixels; normalisation runs on the device. Its config is configs/images_finetune.py, which
@@ -36,7 +36,7 @@ uint8 pixels; normalisation runs on the device. Its config is configs/images_fin
 Writes runs/<condition>_<dataset>_s<seed>/ (config.json, metrics.jsonl, results.json), results.json
 and results.md (test r per condition and rater table, mean ± sd over seeds), and exports the best-dev
 seed of `export` (backbone + Dense 100, with the stage-1 fingerprint): `emojax.load(workdir).predict(
-images, modality="images", fmt=...)` runs the fine-tuned network.
+images, formats=...)` runs the fine-tuned network.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import conditions, content_data, datasets, finetune as ft, formats, image_data, mesh as mesh_lib, report, splits
+from emojax import conditions, content_data, datasets, finetune as ft, formats, image_data, loop, mesh as mesh_lib, report
+from emojax import splits
 from emojax import train_content
 from emojax.content_model import backbone_of
 from emojax.encoders import mobilenet
@@ -218,13 +219,15 @@ def plan(cfg: FinetuneImageConfig) -> list[tuple[str, tuple[str, ...]]]:
   return out
 
 
+@loop.releases_workdir
 def run(cfg: FinetuneImageConfig, workdir: str | pathlib.Path, *, backbone=None,
-        show_progress: bool = True) -> dict:
+        show_progress: bool = True, restart: bool = False) -> dict:
   """Every planned run for every seed; results.json/.md; the export's best-dev seed exported.
   `backbone` (folded, unit BatchNorm scales) replaces the pretrained MobileNetV2 (speed
-  measurements without the package)."""
+  measurements without the package). `restart`: start over in a workdir that holds a run of
+  another config (`loop.start_workdir`)."""
   check_config(cfg)
-  workdir = pathlib.Path(workdir).resolve()
+  workdir = loop.start_workdir(workdir, cfg, stage="content", restart=restart)
   if backbone is None:
     params, scales = mobilenet.load_mobilenet_params_and_scales()
     backbone = backbone_of(params)

@@ -1,6 +1,6 @@
 """Stage 2 for texts, mode (b): full fine-tuning of MiniLM-L6 into the frozen emotion space.
 
-The paper's text encoder setting (METHOD.md step 2): BERT -> mean-pooled output -> Dense 100 ->
+The paper's text encoder setting (docs/method.md): BERT -> mean-pooled output -> Dense 100 ->
 frozen stage-1 head of the dataset's format (Sng), plus the synthetic-label term (Aug), or its own
 Dense output (Bsl); AdamW 1e-5, batch 24, best dev epoch. Every BERT weight is trained; the stage-1
 parameters are a separate replicated jit argument, never in the optimizer state. The step is
@@ -18,7 +18,7 @@ output and the per-direction mapping net of `train_content.train_mapping_nets`).
 runs/<condition>_<dataset>_s<seed>/ (config.json, metrics.jsonl, results.json), results.json and
 results.md (test r, mean ± sd over seeds; rewritten after every run, so a run cut short keeps what
 finished) and the best-dev seed of `export` (fine-tuned BERT + Dense 100), which
-`emojax.load(workdir).predict(texts, modality="texts", fmt=...)` serves.
+`emojax.load(workdir).predict(texts, formats=...)` serves.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from emojax import baselines, codec, content_plan, datasets, formats, paper, report, splits, text_data, train_content
-from emojax import config as config_lib, finetune as ft, mesh as mesh_lib
+from emojax import config as config_lib, finetune as ft, loop, mesh as mesh_lib
 from emojax.encoders import bert
 from emojax.run_configs import FinetuneConfig
 
@@ -166,14 +166,15 @@ def mapping_nets(cfg: FinetuneConfig, siblings) -> dict:
   return train_content.train_mapping_nets(content_cfg, stage1, list(cfg.datasets))[0]
 
 
+@loop.releases_workdir
 def run(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, bert_params=None,
-        bert_config: bert.BertConfig | None = None, show_progress: bool = True) -> dict:
+        bert_config: bert.BertConfig | None = None, show_progress: bool = True, restart: bool = False) -> dict:
   """Every (seed, condition, dataset), seed by seed; results.json/.md after each run; the best-dev
   seed of `export` exported. `bert_params` / `bert_config` replace the pretrained MiniLM (tests
-  use a tiny random BERT)."""
+  use a tiny random BERT). `restart`: start over in a workdir that holds a run of another config."""
   check_config(cfg)
   mesh_lib.check_batch_divides(cfg.batch_size, mesh_lib.make_mesh(cfg.num_devices or None))  # before any work
-  workdir = pathlib.Path(workdir).resolve()
+  workdir = loop.start_workdir(workdir, cfg, stage="content", restart=restart)
   if bert_params is None:
     bert_params, bert_config = bert.load_minilm()
   tok = bert.load_tokenizer()

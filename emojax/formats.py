@@ -4,7 +4,7 @@ A format is a declaration — name, ordered variables, kind (regression, single-
 multi-label) and canonical range — kept in one registry. Every variable carries a *concept*
 (by default its own name); variables of different formats that share a concept form an
 equivalence class whose head rows the soft-sharing loss pulls toward one direction. Valence and
-joy are different concepts on purpose (METHOD.md). Adding a format is one `register_format` call;
+joy are different concepts on purpose (docs/method.md). Adding a format is one `register_format` call;
 `head_layout` stacks the head rows of any list of formats into one bank and compiles the
 equivalence classes into the int array of index pairs the loss consumes.
 """
@@ -67,7 +67,7 @@ def get_format(name: str) -> LabelFormat:
   return FORMATS[name]
 
 
-# Dimensional formats live in [-1, 1], basic-emotion intensities in [0, 1] (METHOD.md step 1).
+# Dimensional formats live in [-1, 1], basic-emotion intensities in [0, 1] (docs/method.md).
 register_format(LabelFormat("va", ("valence", "arousal"), REGRESSION, -1.0, 1.0))
 register_format(LabelFormat("vad", ("valence", "arousal", "dominance"), REGRESSION, -1.0, 1.0))
 BE5 = ("joy", "anger", "sadness", "fear", "disgust")

@@ -41,14 +41,14 @@ def sigmoid_cross_entropy(logits_BxC, targets_BxC, mask_C=None):
   return masked_mean(optax.sigmoid_binary_cross_entropy(logits_BxC, targets_BxC), mask_C)
 
 
-# ℓ_F of METHOD.md by format kind: MSE for regression, softmax CE for one label, sigmoid CE for
+# ℓ_F (docs/method.md) by format kind: MSE for regression, softmax CE for one label, sigmoid CE for
 # label sets. Each takes (pred, target, mask=None); a mask marks the real columns of padded arrays.
 LOSS_OF_KIND = {formats.REGRESSION: mse, formats.CLASSES: softmax_cross_entropy,
                 formats.MULTILABEL: sigmoid_cross_entropy}
 
 
 def format_loss(fmt: formats.LabelFormat, pred, target, mask_V=None):
-  """ℓ_F of METHOD.md for format `fmt` (`LOSS_OF_KIND`); `mask_V` for padded arrays."""
+  """ℓ_F (docs/method.md) for format `fmt` (`LOSS_OF_KIND`); `mask_V` for padded arrays."""
   return LOSS_OF_KIND[fmt.kind](pred, target, mask_V)
 
 

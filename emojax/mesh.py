@@ -46,12 +46,12 @@ XLA_DEFAULTS = {
     # reductions vary from run to run: measured on an H100, one seed of image fine-tuning gave
     # test r .410 and .406 without it, text fine-tuning losses apart by 2.7e-5, and bit-identical
     # runs with it; the cost is 1-25% of fine-tuning's rate and 57% of stage 1's (seconds either
-    # way; README, "Stage-2 tables and GPU determinism").
+    # way; docs/gpu.md, "Determinism").
     "xla_gpu_deterministic_ops": "true",
     # XLA's CPU code generator prefers 256-bit vectors by default; on a CPU with AVX-512 the full
     # width made the stage-1 step 19% faster on the AMD EPYC (Zen 5) this project is measured on,
     # with the same results for stage 1 and words stage 2 and text fine-tuning's equal but for
-    # the last bits (README, "Speed (stage 1)"). Without AVX-512 it changes nothing.
+    # the last bits (docs/speed.md). Without AVX-512 it changes nothing.
     "xla_cpu_prefer_vector_width": "512",
 }
 

@@ -38,7 +38,7 @@ import optax
 
 from emojax import checkpoint, codec, config as config_lib, formats, losses, mesh as mesh_lib
 from emojax import datasets, loop, metrics, new_format_data, paper, progress, report, splits, train_content
-from emojax import api, content_model
+from emojax import api, content_model, pretrained
 from emojax.api import ContentModel, NewFormatModel
 from emojax.format_head import init_params, label_encoder
 
@@ -70,6 +70,13 @@ class NewFormatConfig:
   goemotions_train_items: int = 20_000  # deterministic train subset; 0 = all 43,410
   max_items: int = 0  # > 0: first that many items of each part (tests)
   feature_cache: str = ""  # "" = <workdir>/features
+
+
+config_lib.declare(NewFormatWeights, {f.name: config_lib.NON_NEGATIVE for f in dataclasses.fields(NewFormatWeights)})
+config_lib.declare(NewFormatConfig, {
+    "datasets": config_lib.NAMES, "learning_rate": config_lib.POSITIVE, "batch_size": config_lib.POSITIVE_INT,
+    "epochs": config_lib.POSITIVE_INT, "seeds": config_lib.SEEDS, "baseline_learning_rate": config_lib.POSITIVE,
+    "baseline_dropout": config_lib.RATE, "goemotions_train_items": config_lib.COUNT, "max_items": config_lib.COUNT})
 
 
 # ------------------------------------------------------------------------------- pure functions
@@ -199,8 +206,9 @@ def fit(loss_fn, score_fn, init_fn, seeds, parts: dict, frozen: dict, *, learnin
 # ----------------------------------------------------------------------------------- the base model
 
 def load_base(path: str | pathlib.Path) -> tuple[ContentModel, str]:
-  """The frozen stage-2 text model and the fingerprint of its checkpoint."""
-  path = pathlib.Path(path).resolve()
+  """The frozen stage-2 text model (a workdir, or the pretrained "texts" by name) and the
+  fingerprint of its checkpoint."""
+  path = pretrained.resolve(path).resolve()
   if not (path / checkpoint.MODEL_JSON).is_file():
     raise checkpoint.CheckpointError(
         f"base model {path} not found (no {checkpoint.MODEL_JSON}); train it with `python "
@@ -296,14 +304,17 @@ def examples(model: NewFormatModel) -> dict:
   return out
 
 
-def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: bool = True) -> dict:
-  """Every dataset of the config: new head + label encoder and the baseline, all seeds; export."""
+@loop.releases_workdir
+def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: bool = True,
+        restart: bool = False) -> dict:
+  """Every dataset of the config: new head + label encoder and the baseline, all seeds; export.
+  `restart`: start over in a workdir that holds a run of another config (`loop.start_workdir`)."""
   t_start = time.perf_counter()
   workdir = pathlib.Path(workdir).resolve()
   base, fingerprint = load_base(cfg.base)
   check_config(cfg, base)
   before = jax.tree.map(np.array, {"codec": base.params, "content": base.encoder_params})
-  loop.start_workdir(workdir, cfg)
+  loop.start_workdir(workdir, cfg, stage=STAGE, restart=restart)
   cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
   max_length = base.content_meta["feature"]["max_length"]
   bar = progress.Progress((1 + cfg.baseline) * cfg.epochs * len(cfg.datasets), "new formats", unit="epoch",
@@ -354,7 +365,8 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
   unchanged = all(jax.tree.leaves(jax.tree.map(np.array_equal, before, after)))
   if not unchanged:  # cannot happen by construction; a broken invariant must not be exported
     raise RuntimeError("a frozen parameter of the base model changed while learning new formats")
-  meta = {"base": {"path": str(base.workdir), "fingerprint": fingerprint},
+  meta = {"base": {"path": cfg.base if pretrained.is_name(cfg.base) else str(base.workdir),
+                   "fingerprint": fingerprint},
           "stage1": base.content_meta["stage1"], "modality": base.modality,
           "feature": base.content_meta["feature"],
           "new_formats": {r["format"]: {"dataset": n, "seed": r["exported_seed"],

@@ -1,7 +1,7 @@
 """Readers for the data files that are not plain tables, each a small named function `path -> frame`.
 
 A dataset declaration (`emojax.datasets.Dataset`) names its reader; plain TSV and CSV files need
-none beyond `read_tsv` / `read_csv`. The odd files of the bundled data get one function each here:
+none (the default, `read_delimited`, reads a `.csv` as `read_csv` and anything else as `read_tsv`). The odd files of the bundled data get one function each here:
 the SemEval-2007 gold + XML layout, BASS's cells with trailing spaces, ISEAR's quoted multi-line
 CSV and GoEmotions' three unquoted TSVs with label ids. A reader returns every record as strings
 (class-format labels as class names) and checks what the generic reading cannot: a bad record raises
@@ -30,6 +30,11 @@ def read_tsv(path: pathlib.Path) -> pd.DataFrame:
 
 def read_csv(path: pathlib.Path) -> pd.DataFrame:
   return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
+
+
+def read_delimited(path: pathlib.Path) -> pd.DataFrame:
+  """A plain table by its suffix: `.csv` comma-separated, anything else tab-separated."""
+  return read_csv(path) if pathlib.Path(path).suffix.lower() == ".csv" else read_tsv(path)
 
 
 def class_vectors(labels, fmt_name: str) -> np.ndarray:

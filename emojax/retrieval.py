@@ -1,7 +1,9 @@
 """Cross-modal retrieval: nearest items of an exported collection to a query, by cosine in the space.
 
-A collection is an index written by `emojax.predict.write_embeddings` (`x.npy` + `x.index.json`):
-embeddings of, say, the BASS images by the images model. A query is a word, text or image embedded
+A collection is an index written by `emojax.predict.write_embeddings` (`x.npy` + `x.index.json` +
+`x.index.csv`): embeddings of, say, the BASS images by the images model. `load_index` checks that
+the parts belong together and are intact (the sha256 of each recorded in the index JSON, and of the
+JSON itself) and refuses a mismatch naming the files. A query is a word, text or image embedded
 by any stage-2 model trained against the *same* stage-1 checkpoint (their encoders then share one
 space; a model of another stage-1 checkpoint is refused, `check_same_space`), or a label such as
 `be5:fear=1` or `vad:valence=1,arousal=0.5` embedded by the codec's label encoder
@@ -27,6 +29,7 @@ import dataclasses
 import json
 import pathlib
 import re
+import warnings
 
 import numpy as np
 
@@ -102,10 +105,12 @@ class Index:
 
 
 def load_index(path: str | pathlib.Path) -> Index:
-  """Reads `x.npy` and `x.index.json`; missing files, a row-count mismatch or non-finite rows raise
-  a ValueError naming the file."""
-  npy, index_json, _ = predict.index_paths(path)
-  if npy.suffix != ".npy":
+  """Reads `x.npy` and `x.index.json` (and checks `x.index.csv`); missing files, parts of different
+  exports, a changed byte in any part, a row-count mismatch, an empty index or non-finite rows raise
+  a ValueError naming the file. An index written before checksums existed (version 1) loads with a
+  warning."""
+  npy, index_json, index_csv = predict.index_paths(path)
+  if npy.suffix.lower() != ".npy":
     raise ValueError(f"--index {npy}: expected the .npy file of an export (x.npy + x.index.json)")
   for p in (npy, index_json):
     if not p.is_file():
@@ -114,18 +119,48 @@ def load_index(path: str | pathlib.Path) -> Index:
   try:
     meta = json.loads(predict.read_utf8(index_json))
   except json.JSONDecodeError as err:
-    raise ValueError(f"{index_json} is not valid JSON: {err}") from None
-  if meta.get("emojax_index") != predict.INDEX_VERSION or "items" not in meta:
+    raise ValueError(f"{index_json} is not valid JSON (corrupted?): {err}") from None
+  if not isinstance(meta, dict) or meta.get("emojax_index") not in (1, predict.INDEX_VERSION) \
+      or not isinstance(meta.get("items"), list):
     raise ValueError(f"{index_json} is not an emojax index (version {predict.INDEX_VERSION})")
-  e = np.load(npy)
+  if meta["emojax_index"] == 1:
+    warnings.warn(f"{index_json} is an index of version 1 (no checksums): its parts cannot be "
+                  f"checked against each other; export it again", stacklevel=2)
+  else:
+    _check_parts(meta, npy, index_json, index_csv)
+  try:
+    e = np.load(npy, allow_pickle=False)
+  except (ValueError, OSError, EOFError) as err:
+    raise ValueError(f"{npy} is not a readable .npy file (corrupted?): {err}") from None
   if e.ndim != 2 or len(e) != len(meta["items"]):
     raise ValueError(f"{npy} has shape {e.shape}, but {index_json} lists {len(meta['items'])} rows")
+  if len(e) == 0:
+    raise ValueError(f"{npy} holds no rows: an empty collection cannot be searched")
   bad = ~np.isfinite(e).all(1)
   if bad.any():
     raise ValueError(f"{npy}: row {int(np.argmax(bad))} is not finite (NaN rows cannot be searched; "
                      f"export with --oov=skip)")
   return Index(npy, e.astype(np.float32), {k: v for k, v in meta.items() if k != "items"},
                meta["items"])
+
+
+def _check_parts(meta: dict, npy: pathlib.Path, index_json: pathlib.Path,
+                 index_csv: pathlib.Path) -> None:
+  """The index JSON's own checksum, then each part's against the one the JSON records."""
+  if meta.get("meta_sha256") != predict.meta_sha256(meta):
+    raise ValueError(f"{index_json} is corrupted: its content does not match its recorded checksum "
+                     f"(meta_sha256); export the collection again")
+  parts = meta.get("parts")
+  if not isinstance(parts, dict) or set(parts) != {"npy", "csv"}:
+    raise ValueError(f"{index_json} is corrupted: it records no checksums of its parts")
+  for key, part in (("npy", npy), ("csv", index_csv)):
+    if not part.is_file():
+      raise ValueError(f"index file {part} does not exist; {index_json} (export "
+                       f"{meta.get('export_id', '?')[:12]}) expects it beside it")
+    if predict.sha256_file(part) != parts[key]["sha256"]:
+      raise ValueError(f"{part} does not belong to {index_json}: its checksum differs from the one "
+                       f"export {meta.get('export_id', '?')[:12]} recorded (a file of another export, "
+                       f"an interrupted export, or a corrupted file); export the collection again")
 
 
 def check_same_space(index: Index, model) -> None:
@@ -192,15 +227,15 @@ def write_results(path: str | pathlib.Path, index: Index, queries: list[str], ro
                   cos: np.ndarray) -> None:
   """CSV (one line per query and rank) or JSON (with the collection's metadata)."""
   path = pathlib.Path(path)
-  suffix = predict.output_suffix(path, (".csv", ".json"))
+  suffix = predict.check_output(path, (".csv", ".json"))
   records = result_records(index, queries, rows, cos)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  if suffix == ".json":
-    path.write_text(json.dumps({"collection": {**index.meta, "path": str(index.path)},
-                                "results": records}, indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    return
-  with path.open("w", newline="", encoding="utf-8") as out:
-    writer = csv.DictWriter(out, fieldnames=list(records[0]))
-    writer.writeheader()
-    writer.writerows(records)
+  with predict.atomic_files([path]) as (tmp,):
+    if suffix == ".json":
+      tmp.write_text(json.dumps({"collection": {**index.meta, "path": str(index.path)},
+                                 "results": records}, indent=1, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+      return
+    with tmp.open("w", newline="", encoding="utf-8") as out:
+      writer = csv.DictWriter(out, fieldnames=list(records[0]))
+      writer.writeheader()
+      writer.writerows(records)

@@ -2,9 +2,11 @@
 
 Stage 1 (`MappingConfig`), stage 2 on frozen features (`ContentConfig`) and full fine-tuning of the
 text and image encoders (`FinetuneConfig`, `FinetuneImageConfig`): frozen dataclasses whose
-defaults are the paper's settings (METHOD.md). An export's `model.json` holds its run's config
+defaults are the paper's settings (docs/method.md). An export's `model.json` holds its run's config
 (`checkpoint.config_from_meta`, `saved_config`); they live here, below the trainers that take them,
-so that loading a model rebuilds its config without importing a trainer.
+so that loading a model rebuilds its config without importing a trainer. Each is followed by the
+declaration of its fields' allowed values (`config.declare`), which `config.validate` checks
+before a run writes anything.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from emojax import config as config_lib, datasets as datasets_lib, mapping_data
+from emojax.config import COUNT, NAMES, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, RATE, SEEDS
 from emojax.codec import CodecConfig, LossWeights
 from emojax.content_model import EncoderConfig
 from emojax.conditions import CONDITIONS, SINGLE_DATASET, TRAINED
@@ -19,7 +22,7 @@ from emojax.conditions import CONDITIONS, SINGLE_DATASET, TRAINED
 
 @dataclasses.dataclass(frozen=True)
 class MappingConfig:
-  """Stage-1 run. Defaults are the paper's method (METHOD.md step 1) plus dataset conditioning,
+  """Stage-1 run. Defaults are the paper's method (docs/method.md) plus dataset conditioning,
   which closes the gap to per-direction baselines; `condition_on_dataset=false` is the paper."""
 
   pairs: tuple[str, ...] = mapping_data.DEFAULT_PAIRS
@@ -31,7 +34,7 @@ class MappingConfig:
   eval_every: int = 100  # steps per "epoch"; dev evaluation and best-state selection after each
   seeds: tuple[int, ...] = (0,)
   grad_accum: int = 1  # micro-batches per step: a global batch larger than memory, same result
-  # Beyond the paper (see README, "Closing the gap"): how each step picks its mapping dataset
+  # Beyond the paper (see docs/results.md, "Ablation"): how each step picks its mapping dataset
   # ("uniform" as the paper, or "proportional" to training-set size), and whether encoders are
   # told which dataset (rater population) a label comes from, dropped with this probability so
   # the unconditioned encoder that inference uses is trained too.
@@ -47,9 +50,23 @@ class MappingConfig:
     return self.steps // self.eval_every
 
 
+config_lib.declare(
+    MappingConfig,
+    {"pairs": NAMES, "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "steps": POSITIVE_INT,
+     "eval_every": POSITIVE_INT, "seeds": SEEDS, "grad_accum": POSITIVE_INT,
+     "sampling": config_lib.one_of("uniform", "proportional"), "condition_dropout": PROBABILITY,
+     "checkpoint_every": POSITIVE_INT, "baseline_epochs": COUNT, "num_devices": COUNT},
+    checks=[lambda c: c.steps % c.eval_every and (
+                f"steps ({c.steps}) must be a multiple of eval_every ({c.eval_every})"),
+            lambda c: c.batch_size % c.grad_accum and (
+                f"batch_size {c.batch_size} must split into grad_accum={c.grad_accum} equal micro-batches")])
+config_lib.declare(EncoderConfig, {"hidden": config_lib.each(POSITIVE_INT), "dropout": config_lib.each(RATE),
+                                   "leaky_slope": NON_NEGATIVE})
+
+
 @dataclasses.dataclass(frozen=True)
 class ContentConfig:
-  """Stage-2 run. Defaults are the paper's word experiment (METHOD.md step 2), 3 seeds."""
+  """Stage-2 run. Defaults are the paper's word experiment (docs/method.md), 3 seeds."""
 
   modality: str = "words"
   stage1: str = "checkpoints/mapping"  # stage-1 workdir (relative: to the current directory)
@@ -63,7 +80,7 @@ class ContentConfig:
   seeds: tuple[int, ...] = (0, 1, 2)
   augment: tuple[str, ...] = ("va:be5", "vad:be5", "be5:vad")  # dataset format:synthetic format
   aug_weight: float = 1.0
-  mapping_epochs: int = 50  # BsZ per-direction mapping nets (METHOD.md step-1 baseline schedule)
+  mapping_epochs: int = 50  # BsZ per-direction mapping nets (the stage-1 baselines' schedule)
   mapping_batch_size: int = 32
   max_groups: int = 3  # compiled calls at most; more groups waste fewer padded steps
   checkpoint_every: int = 10  # epochs between Orbax saves of a group's state
@@ -74,13 +91,23 @@ class ContentConfig:
   max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
   # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
   num_devices: int = 0  # 0 = every device of the platform
-  # Scale (README, "Scaling out"): the devices form a grid of run shards x batch shards. Runs are
+  # Scale (docs/scaling.md): the devices form a grid of run shards x batch shards. Runs are
   # independent encoders, so the run axis is the cheap one to shard; `batch_shards` > 1 also
   # splits every run's batch over that many devices (data parallel within one encoder, gradients
   # all-reduced), for fewer runs than devices. `grad_accum` splits each batch into that many
   # sequential micro-batches (same rows, same dropout masks): the full-batch update, less memory.
   batch_shards: int = 1
   grad_accum: int = 1
+
+
+config_lib.declare(
+    ContentConfig,
+    {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
+     "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "epochs": POSITIVE_INT, "seeds": SEEDS,
+     "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
+     "max_groups": POSITIVE_INT, "checkpoint_every": POSITIVE_INT, "max_length": POSITIVE_INT,
+     "max_items": COUNT, "num_devices": COUNT, "batch_shards": POSITIVE_INT, "grad_accum": POSITIVE_INT})
+# (how batch_size splits over grad_accum and batch_shards: train_content.check_config, with the names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +129,15 @@ class FinetuneConfig:
   eval_batch_size: int = 64
   num_devices: int = 0
   compute_dtype: str = "float32"  # bfloat16: BERT matmuls/activations in bf16, parameters fp32
+
+
+DTYPES = config_lib.one_of("float32", "bfloat16")
+config_lib.declare(
+    FinetuneConfig,
+    {"datasets": NAMES, "conditions": NAMES, "seeds": SEEDS, "learning_rate": POSITIVE,
+     "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT, "epochs": POSITIVE_INT, "max_steps": COUNT,
+     "eval_every": COUNT, "max_length": POSITIVE_INT, "head_dropout": RATE, "max_items": COUNT,
+     "eval_batch_size": POSITIVE_INT, "num_devices": COUNT, "compute_dtype": DTYPES})
 
 
 # Exports written before `run` made the table: one run's config had these fields, one value each.
@@ -144,3 +180,11 @@ class FinetuneImageConfig:
   # with zero_init_head=false this collapses the features.
   train_folded_weights: bool = False
   zero_init_head: bool = True  # the new Dense 100 (and Bsl's own layer) start at zero
+
+
+config_lib.declare(
+    FinetuneImageConfig,
+    {"datasets": NAMES, "conditions": NAMES, "seeds": SEEDS, "learning_rate": POSITIVE, "momentum": RATE,
+     "lr_decay": POSITIVE, "lr_decay_epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "epochs": POSITIVE_INT,
+     "max_steps": COUNT, "eval_every": COUNT, "image_size": POSITIVE_INT, "dropout": RATE, "max_items": COUNT,
+     "eval_batch_size": POSITIVE_INT, "num_devices": COUNT, "compute_dtype": DTYPES})

@@ -13,12 +13,15 @@ A declaration's `split` (`emojax.datasets`) is one of:
   the word and text datasets inherit the mapping pairs' test items.
 A dataset in a mapping pair must put the pair's items where the pair does (checked when computed).
 The committed split files under `emojax/data/splits/` (a declaration's `split_file`) are written by
-`python -m emojax.splits`, the one writer, and checked against their rule by the tests.
+`python -m emojax.splits`, the one writer, and checked against their rule by the tests. Your own
+data's split files (`datasets.declare`) live in the run's workdir, `<workdir>/splits/<name>.json`:
+computed by the rule and written there when first used, read back (and checked) by a rerun.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from collections.abc import Iterable, Mapping
 
@@ -67,18 +70,31 @@ def parse(rule: str) -> tuple[str, str, bool]:
   return kind, arg, bool(plus)
 
 
+def split_path(name: str) -> pathlib.Path:
+  """The file of a `split_file`: a name under emojax/data/splits, or an absolute path (your own)."""
+  return SPLIT_DIR / f"{name}.json"  # an absolute name stays as it is
+
+
+def is_committed(name: str) -> bool:
+  return split_path(name).resolve().is_relative_to(SPLIT_DIR.resolve())
+
+
 def load_split(name: str) -> dict[str, list[str]]:
-  """A committed split file by its name under emojax/data/splits (e.g. "es_va_be5", "words/riegel_va")."""
-  path = SPLIT_DIR / f"{name}.json"
+  """A split file by its name under emojax/data/splits (e.g. "es_va_be5", "words/riegel_va"), or by
+  its absolute path without `.json`."""
+  path = split_path(name)
   if not path.exists():
     raise FileNotFoundError(f"split file {path} is missing; regenerate with `python -m emojax.splits`")
   return json.loads(path.read_text())
 
 
 def write_split(name: str, split: Mapping[str, list[str]]) -> pathlib.Path:
-  path = SPLIT_DIR / f"{name}.json"
+  path = split_path(name)
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps({p: list(split[p]) for p in PARTS}, ensure_ascii=False, indent=0) + "\n")
+  # Written whole or not at all (another process of a multi-host run may write the same file).
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  tmp.write_text(json.dumps({p: list(split[p]) for p in PARTS}, ensure_ascii=False, indent=0) + "\n")
+  os.replace(tmp, path)
   return path
 
 
@@ -136,10 +152,15 @@ def _check_pairs(ds: datasets.Dataset, split: Mapping[str, list[str]]) -> None:
 
 def split_of(name: str | datasets.Dataset | datasets.Pair) -> dict[str, list[str]]:
   """The split consumers use: the committed file if the declaration has one (checked against the
-  data), else computed by the rule."""
+  data), else computed by the rule. Your own data's file (outside the package) is computed and
+  written when missing."""
   decl = _declaration(name)
   if not decl.split_file:
     return compute(decl)
+  if not is_committed(decl.split_file) and not split_path(decl.split_file).exists():
+    split = compute(decl)
+    write_split(decl.split_file, split)
+    return split
   split = load_split(decl.split_file)
   listed = [k for p in PARTS for k in split[p]]
   items = set(datasets.item_keys(decl))
@@ -147,16 +168,17 @@ def split_of(name: str | datasets.Dataset | datasets.Pair) -> dict[str, list[str
   kind, _, extended = parse(decl.split)
   complete = kind in ("rule", "column") or extended
   if unknown or len(set(listed)) != len(listed) or (complete and len(listed) != len(items)):
+    remedy = ("regenerate with `python -m emojax.splits`" if is_committed(decl.split_file) else
+              "the data changed since it was written: delete it (or use another workdir) to split anew")
     raise ValueError(f"split {decl.split_file}.json does not list {'every' if complete else 'only'} "
-                     f"item of {decl.name!r} exactly once (e.g. unknown {unknown[:5]}); regenerate "
-                     f"with `python -m emojax.splits`")
+                     f"item of {decl.name!r} exactly once (e.g. unknown {unknown[:5]}); {remedy}")
   return split
 
 
 def write_all() -> list[pathlib.Path]:
   """Writes every committed split: pairs first (datasets extend them), then datasets; datasets of
   one group share one file, so their rules must agree."""
-  decls = sorted(datasets.REGISTRY.values(), key=lambda d: not isinstance(d, datasets.Pair))
+  decls = sorted(datasets.BUNDLED, key=lambda d: not isinstance(d, datasets.Pair))
   written, paths = {}, []
   for d in (d for d in decls if d.split_file):
     split = compute(d)  # after the splits it extends are written

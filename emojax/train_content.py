@@ -1,4 +1,4 @@
-"""Stage 2: content encoders trained into the frozen emotion space, every condition of METHOD.md.
+"""Stage 2: content encoders trained into the frozen emotion space, every condition of the paper.
 
 Reads top to bottom: config -> the frozen stage-1 model (`emojax.load`, fingerprinted) -> content
 data as cached feature matrices (`emojax.content_data`; words today, texts/images plug in with
@@ -37,7 +37,6 @@ import dataclasses
 import hashlib
 import json
 import pathlib
-import sys
 import time
 import zlib
 from collections.abc import Sequence
@@ -50,7 +49,7 @@ import optax
 
 from emojax import baselines, checkpoint, codec, content_data, datasets, formats, image_data, layers, loop, mapping_data, metrics
 from emojax import mesh as mesh_lib, progress, report, splits, train_mapping
-from emojax import api, config as config_lib
+from emojax import api, config as config_lib, pretrained
 from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
 from emojax.content_model import ContentEncoder, encoder_module, exported_params
 from emojax.run_configs import ContentConfig
@@ -112,7 +111,8 @@ stage1_fingerprint = checkpoint.fingerprint  # what a stage-2 workdir records of
 
 
 def load_stage1(path: str | pathlib.Path):
-  path = pathlib.Path(path).resolve()
+  """The frozen stage-1 model (a workdir, or the pretrained "codec" by name) and its fingerprint."""
+  path = pretrained.resolve(path).resolve()
   if not (path / checkpoint.MODEL_JSON).is_file():
     raise checkpoint.CheckpointError(
         f"stage-1 checkpoint {path} not found (no {checkpoint.MODEL_JSON}); train it with "
@@ -395,10 +395,7 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
 
   abstract = jax.eval_shape(lambda k: init_state(cfg, module, dim, k), keys)
   init = lambda: jax.jit(lambda k: init_state(cfg, module, dim, k), out_shardings=runs_sh)(keys)
-  checkpoints, start, state = loop.resume_or_init(group_dir, init, runs_sh, abstract)
-  if start and mesh_lib.is_writer():
-    print(f"group {group_dir.name}: resuming from its checkpoint of epoch {start}/{cfg.epochs}",
-          file=sys.stderr, flush=True)
+  checkpoints, start, state = loop.resume_or_init(group_dir, init, runs_sh, abstract)  # says so on resume
 
   def where(e, host):
     bad = [runs[r].name + f" seed {runs[r].seed}" for r in np.flatnonzero(~host["finite"])[:3]]
@@ -547,21 +544,24 @@ def check_formats(cfg: ContentConfig, data, layout: formats.HeadLayout, stage1_p
                      f"pair with them, or choose other datasets")
 
 
-def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool = True) -> dict:
-  """The whole stage-2 experiment of one modality: every dataset, condition and seed."""
+@loop.releases_workdir
+def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool = True,
+        restart: bool = False) -> dict:
+  """The whole stage-2 experiment of one modality: every dataset, condition and seed. `restart`:
+  start over in a workdir that holds a run of another config (`loop.start_workdir`)."""
   t_start = time.perf_counter()
   phases = {}
   tick = lambda name, t0: phases.__setitem__(name, phases.get(name, 0.0) + time.perf_counter() - t0)
   check_config(cfg)
   workdir = pathlib.Path(workdir).resolve()
   mesh = content_mesh(cfg.num_devices, cfg.batch_shards)
+  loop.start_workdir(workdir, cfg, stage="content", restart=restart)  # before features are cached there
   t0 = time.perf_counter()
   stage1, fingerprint = load_stage1(cfg.stage1)
   packing = stage1.packing
   cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
   data = load_data(cfg, cache)
   check_formats(cfg, data, packing.layout, stage1.workdir)
-  loop.start_workdir(workdir, cfg)
   dim = next(iter(data.values())).dim
   siblings = siblings_of(list(data))
   pool = Pool(data, packing, stage1, augment_map(cfg))
@@ -604,7 +604,10 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     tick("evaluate", t0)
 
   t0 = time.perf_counter()
-  extra = {"stage1": {"path": str(stage1.workdir), "fingerprint": fingerprint},
+  # The pretrained codec is recorded by name, as the shipped models record it: it loads wherever
+  # the package is installed (`pretrained.locate`).
+  recorded = cfg.stage1 if pretrained.is_name(cfg.stage1) else str(stage1.workdir)
+  extra = {"stage1": {"path": recorded, "fingerprint": fingerprint},
            "feature_dim": dim, "mapping_nets": net_scores}
   if cfg.export:
     chosen = [k for k in encoders if k[0] == export_cond]

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from emojax import baselines, checkpoint, codec, formats, loop, mapping_data, mesh as mesh_lib, progress, report
+from emojax import baselines, checkpoint, codec, config as config_lib, formats, loop, mapping_data, mesh as mesh_lib
+from emojax import progress, report
 from emojax.run_configs import MappingConfig
 
 
@@ -240,21 +241,18 @@ def _per_direction(directions, scores_DxW, mask_DxW) -> dict[str, np.ndarray]:
   return {d.name: scores[i][mask[i]] for i, d in enumerate(directions)}
 
 
-def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool = True) -> dict:
-  """The whole stage-1 experiment: every seed of the codec, the baselines, results, exported model."""
+@loop.releases_workdir
+def run(cfg: MappingConfig, workdir: str | pathlib.Path, *, show_progress: bool = True,
+        restart: bool = False) -> dict:
+  """The whole stage-1 experiment: every seed of the codec, the baselines, results, exported model.
+  `restart`: start over in a workdir that holds a run of another config (`loop.start_workdir`)."""
   workdir = pathlib.Path(workdir).resolve()
+  config_lib.validate(cfg)  # the declared ranges (run_configs.MappingConfig) before anything else
   mesh = mesh_lib.make_mesh(cfg.num_devices or None)
-  if cfg.grad_accum < 1 or cfg.batch_size % cfg.grad_accum:
-    raise ValueError(f"batch_size {cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
-                     f"equal micro-batches")
   mesh_lib.check_batch_divides(cfg.batch_size // cfg.grad_accum, mesh)
-  if cfg.steps % cfg.eval_every:
-    raise ValueError(f"steps ({cfg.steps}) must be a multiple of eval_every ({cfg.eval_every})")
-  if cfg.sampling not in ("uniform", "proportional"):
-    raise ValueError(f"sampling must be 'uniform' or 'proportional', got {cfg.sampling!r}")
   pairs = [mapping_data.load_pair(name) for name in cfg.pairs]
   packing = packing_of(cfg, pairs)
-  loop.start_workdir(workdir, cfg)
+  loop.start_workdir(workdir, cfg, stage="mapping", restart=restart)
   epoch_fn = make_epoch_fn(cfg, packing, mesh)
   runs = [train_seed(cfg, seed, pairs, mesh, workdir / f"seed_{seed}", epoch_fn, show_progress)
           for seed in cfg.seeds]

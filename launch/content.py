@@ -9,13 +9,14 @@
   python launch/content.py --config=configs/images_finetune.py --accelerator=gpu  # MobileNetV2 fine-tuned
   python launch/content.py --modality=words vectors=spacy300 --workdir=/tmp/words_spacy
   python launch/content.py --modality=words stage1=/path/to/mapping datasets=schmidtke_vad,briesemeister_be5
-  python launch/content.py --modality=words --accelerator=gpu batch_shards=2 grad_accum=4  # see README, "Scaling out"
+  python launch/content.py --modality=words --accelerator=gpu batch_shards=2 grad_accum=4  # see docs/scaling.md
 
 `--modality=m` is `--config=configs/m.py` (images: by platform, above); the workdir defaults to
 checkpoints/<config name>. Reads the stage-1 model from `stage1=` (default checkpoints/mapping;
 train it with launch/mapping.py). Writes config.json, features/ (cached), the runs' metrics and
 resumable checkpoints, results.json/.md and the exported encoder (model/, model.json) that
-`emojax.load(workdir)` serves with embed/predict.
+`emojax.load(workdir)` serves with embed/predict. A rerun of the same command resumes; another
+config into the same workdir needs --restart (which starts over).
 """
 
 import common
@@ -48,29 +49,33 @@ def choose_config(args) -> tuple[str, list[str]]:
 
 
 def trainer(cfg):
-  """(title, run, closing lines) of the library function that trains this kind of config."""
+  """(title, run, closing lines, check of the config's names) of the library function that trains
+  this kind of config."""
   from emojax import finetune_image, finetune_text, report, run_configs, train_content
   if isinstance(cfg, run_configs.FinetuneConfig):
-    return "texts, full fine-tuning", finetune_text.run, report.text_finetune_summary
+    return ("texts, full fine-tuning", finetune_text.run, report.text_finetune_summary,
+            finetune_text.check_config)
   if isinstance(cfg, run_configs.FinetuneImageConfig):
-    return "images, full fine-tuning", finetune_image.run, report.image_finetune_summary
+    return ("images, full fine-tuning", finetune_image.run, report.image_finetune_summary,
+            finetune_image.check_config)
   if isinstance(cfg, run_configs.ContentConfig):
-    return cfg.modality, train_content.run, report.content_summary
+    return cfg.modality, train_content.run, report.content_summary, train_content.check_config
   raise SystemExit(f"a {type(cfg).__name__} is not a stage-2 config (stage 1: launch/mapping.py, "
                    f"new formats: launch/new_format.py)")
 
 
 def main() -> None:
   args = arguments()
+  common.check_workdir_flag(args)
   common.setup(args)
   path, overrides = choose_config(args)
   common.read_config(args, path)
   common.check_writable(args.workdir)
-  title, run, summary = trainer(args.base)
-  cfg = common.configure(args, f"emojax stage 2: {title}", overrides)
-  results = run(cfg, args.workdir)
+  title, run, summary, check = trainer(args.base)
+  cfg = common.configure(args, f"emojax stage 2: {title}", overrides, check=check)
+  results = run(cfg, args.workdir, restart=args.restart)
   common.report(f"{summary(results)}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":
-  main()
+  common.main(main)

@@ -18,11 +18,13 @@ CONFIG = "configs/new_formats.py"  # the defaults of a plain `python launch/new_
 
 def main() -> None:
   args = common.start(__doc__, CONFIG)
-  from emojax import new_format, report
-  cfg = common.configure(args, "emojax: new label formats onto a frozen space", kind=new_format.NewFormatConfig)
-  results = new_format.run(cfg, args.workdir)
+  from emojax import datasets, new_format, report
+  names = lambda cfg: [datasets.get_dataset(name, "texts", classes=True) for name in cfg.datasets]
+  cfg = common.configure(args, "emojax: new label formats onto a frozen space", kind=new_format.NewFormatConfig,
+                         check=names)
+  results = new_format.run(cfg, args.workdir, restart=args.restart)
   common.report(f"{report.new_format_summary(results)}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":
-  main()
+  common.main(main)

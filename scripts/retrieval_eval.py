@@ -49,7 +49,7 @@ def main() -> None:
   wk, wy, wt = content_data.word_table("warriner_vad")
   wtest = splits.split_of("warriner_vad")["test"]
   wat = {k: i for i, k in enumerate(wk)}
-  q_words = words_model.embed([wt[wat[k]] for k in wtest], oov="nan")
+  q_words = words_model.embed([wt[wat[k]] for k in wtest], oov="nan", aggregate="lexicon")
   ok = np.isfinite(q_words).all(1)
   q_words, v_words = q_words[ok], wy[[wat[k] for k in wtest], 0][ok]
 

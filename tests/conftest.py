@@ -14,7 +14,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # Most of the suite's time is XLA compiling tiny programs; at LLVM optimisation level 0 XLA's CPU
 # backend compiles them 2-3x faster. Results differ from XLA's default level in the last bits, so
 # tests compare runs made under the same flags; the published numbers come from the launchers,
-# which run at the default level (README, Tests).
+# which run at the default level (docs/tests.md).
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 # Fake devices must be requested before JAX initialises its backend.
 os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=8 {TEST_XLA_FLAGS}")
@@ -105,16 +105,25 @@ def check_image_model_inputs(model, tmp_path):
   assert e.shape == (5, 100) and np.isfinite(e).all()
   np.testing.assert_allclose(e[1], e[0], atol=1e-5)  # str path == Path
   np.testing.assert_allclose(e[2:4], np.repeat(e[:1], 2, 0), atol=1e-4)  # array, RGBA == the file
-  va = model.predict(rgb, modality="images", fmt="va")  # one array is one image
-  assert va.shape == (1, 2) and (np.abs(va) < 10).all()
+  va = model.predict_array(rgb, "va", modality="images")  # one array is one image
+  # By hand with numpy from the saved parameters: pooled features -> Dense 100 (the image encoders
+  # have no hidden layer) -> the va rows of the stage-1 bank; not through decode_embeddings(embed()).
+  dense = model.encoder_params.get("embed", model.encoder_params)  # frozen features: Flax's "embed"
+  assert set(dense) == {"kernel", "bias"}
+  x = np.asarray(model._pooled_image_features([rgb]), np.float64)
+  e_hand = x @ np.asarray(dense["kernel"], np.float64) + np.asarray(dense["bias"], np.float64)
+  start = model.layout.offsets["va"]
+  va_hand = e_hand @ np.asarray(model.params["bank"], np.float64)[start:start + 2].T
+  assert va.shape == (1, 2)
+  np.testing.assert_allclose(va, va_hand, atol=1e-4)
   np.testing.assert_allclose(va, model.decode_embeddings(e[2:3], "va"), atol=1e-5)
-  assert model.predict(np.stack([rgb, rgb]), modality="images", fmt="be5").shape == (2, 5)
+  assert model.predict_array(np.stack([rgb, rgb]), "be5", modality="images").shape == (2, 5)
   bad = tmp_path / "broken.png"
   bad.write_bytes(b"not a png")
   with pytest.raises(ValueError, match="cannot read image file .*broken.png"):
     model.embed([path, bad], modality="images")
   with pytest.raises(ValueError, match="cannot read image file .*missing.png"):
-    model.predict(tmp_path / "missing.png", modality="images", fmt="va")
+    model.predict_array(tmp_path / "missing.png", "va", modality="images")
   for other in ("words", "texts"):
     with pytest.raises(ValueError, match="reads 'images'"):
       model.embed(["happy"], modality=other)

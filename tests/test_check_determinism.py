@@ -1,5 +1,5 @@
 """benchmarks/check_determinism.py on the CPU: two stage-1 launches with one seed give
-bit-identical parameters. This is the README's determinism claim, checked through the script that
+bit-identical parameters. This is docs/gpu.md's determinism claim, checked through the script that
 checks it on a GPU, so that the script cannot rot while no GPU is at hand."""
 
 import json

@@ -145,3 +145,28 @@ def test_mapping_and_new_format_launchers_default_to_their_config_files():
   args = launcher.common.parser("x", "configs/stage1.py").parse_args(["--config=configs/paper_codec.py"])
   launcher.common.read_config(args)
   assert args.base == _file("paper_codec") and args.workdir == str(ROOT / "checkpoints" / "paper_codec")
+
+
+def test_launchers_check_values_and_names_before_any_work(tmp_path):
+  """The declared ranges and the trainer's own check of names both reach the command line as a
+  ConfigError (one line `error: ...`, exit 2), before the run starts; --restart is off by default."""
+  content = launcher_module("launch/content.py")
+
+  def configure(*argv):
+    args = content.arguments(["--modality=words", f"--workdir={tmp_path}", *argv])
+    path, overrides = content.choose_config(args)
+    content.common.read_config(args, path)
+    return content.common.configure(args, "t", overrides, check=content.trainer(args.base)[3]), args
+
+  cfg, args = configure("epochs=2")
+  assert cfg.epochs == 2 and args.restart is False
+  assert configure("--restart")[1].restart is True
+  for bad, message in (("epochs=0", "epochs=0 must be a positive integer"),
+                       ("encoder.dropout=0.2,1.0", r"encoder.dropout=0.2,1.0 must be a list of numbers in \[0, 1\)"),
+                       ("conditions=Nope", r"unknown conditions \['Nope'\]"),
+                       ("datasets=nope", "unknown word dataset 'nope'")):
+    with pytest.raises(config.ConfigError, match=message):
+      configure(bad)
+  assert not list(tmp_path.iterdir())
+  with pytest.raises(config.ConfigError, match="--workdir= is empty"):
+    content.common.check_workdir_flag(content.arguments(["--workdir="]))

@@ -100,7 +100,7 @@ def test_load_embeds_and_predicts_images(images_run, tmp_path):
   model = emojax.load(workdir)
   assert isinstance(model, emojax.api.ContentModel) and model.modality == "images"
   check_image_model_inputs(model, tmp_path)
-  assert model.predict(str(image_inputs()[0]), modality="images", fmt="be5").shape == (1, 5)
+  assert model.predict_array(str(image_inputs()[0]), "be5", modality="images").shape == (1, 5)
 
 
 def test_predict_launcher_on_an_image_folder(images_run, tmp_path, capsys):
@@ -117,7 +117,7 @@ def test_predict_launcher_on_an_image_folder(images_run, tmp_path, capsys):
   lines = capsys.readouterr().out.splitlines()
   assert lines[1].split()[:6] == ["item", "|", "valence", "arousal", "|", "joy"]
   model = emojax.load(workdir)
-  want = model.predict([folder / "abuse.png", folder / "kiss.png"], modality="images", fmt="va")
+  want = model.predict_array([folder / "abuse.png", folder / "kiss.png"], "va", modality="images")
   np.testing.assert_allclose([[float(c) for c in l.split()[2:4]] for l in lines[3:]], want, atol=6e-4)
   assert cli.run(cli.parse(["export", "--model", str(workdir), "--images", str(folder),
                             "--output", str(tmp_path / "photos.npy")])) == 0

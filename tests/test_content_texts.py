@@ -115,9 +115,20 @@ def test_load_embeds_and_predicts_texts(texts_run):
   e = model.embed(texts, modality="texts")
   assert e.shape == (3, 100) and np.isfinite(e).all()
   np.testing.assert_allclose(model.embed(texts[:1], modality="texts"), e[:1], atol=1e-5)  # any batch
-  vad = model.predict(texts, modality="texts", fmt="vad")
-  be5 = model.predict(texts, modality="texts", fmt="be5")
+  vad = model.predict_array(texts, "vad", modality="texts")
+  be5 = model.predict_array(texts, "be5", modality="texts")
   assert vad.shape == (3, 3) and be5.shape == (3, 5)
+  # By hand with numpy from the saved parameters, not through decode_embeddings(embed(x)): MiniLM
+  # pooled features -> Dense 100 ("embed"; the texts encoder has no hidden layer) -> head rows.
+  dense = {k: np.asarray(v, np.float64) for k, v in model.encoder_params["embed"].items()}
+  assert set(model.encoder_params) == {"embed"}
+  x = np.asarray(text_data.text_features(texts, model.content_meta["feature"]["max_length"]), np.float64)
+  e_hand = x @ dense["kernel"] + dense["bias"]
+  np.testing.assert_allclose(e, e_hand, atol=1e-4)
+  bank = np.asarray(model.params["bank"], np.float64)
+  for fmt, got in (("vad", vad), ("be5", be5)):
+    start, n = model.layout.offsets[fmt], model.formats[fmt].size
+    np.testing.assert_allclose(got, e_hand @ bank[start:start + n].T, atol=1e-4)
   with pytest.raises(ValueError, match="item 1 is an empty string"):
     model.embed(["fine", "   "], modality="texts")
   with pytest.raises(ValueError, match="reads 'texts'"):
@@ -134,9 +145,9 @@ def test_load_embeds_and_predicts_texts(texts_run):
                              model.embed([" ".join(huge.split()[:30])], modality="texts"), atol=1e-5)
   # Only str is read: bytes, and text holding undecodable bytes, are errors naming the item.
   with pytest.raises(TypeError, match=r"item 1 is bytes, not a str.*decode it first"):
-    model.predict(["fine", b"\xff\xfe caf\xe9"], modality="texts", fmt="vad")
+    model.predict_array(["fine", b"\xff\xfe caf\xe9"], "vad", modality="texts")
   with pytest.raises(ValueError, match="item 0 is not valid Unicode text.*lone surrogate"):
-    model.predict([b"caf\xe9".decode("utf-8", "surrogateescape")], modality="texts", fmt="vad")
+    model.predict_array([b"caf\xe9".decode("utf-8", "surrogateescape")], "vad", modality="texts")
 
 
 # ------------------------------------------------------------------------------------ fine-tuning
@@ -185,11 +196,13 @@ def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
   embed = best["best_params"]["embed"]
   np.testing.assert_allclose(e, pooled @ embed["kernel"] + embed["bias"], atol=1e-4)
   np.testing.assert_allclose(model.embed(texts[1:2], modality="texts"), e[1:2], atol=1e-5)
-  vad = model.predict(texts, modality="texts", fmt="vad")
-  assert vad.shape == (3, 3) and np.isfinite(vad).all()
-  assert model.predict(texts, modality="texts", fmt="be5").shape == (3, 5)
+  vad = model.predict_array(texts, "vad", modality="texts")
+  rows = np.asarray(model.params["bank"], np.float64)[model.layout.offsets["vad"]:][:3]
+  np.testing.assert_allclose(vad, np.asarray(pooled @ embed["kernel"] + embed["bias"], np.float64) @ rows.T,
+                             atol=1e-3)  # the head by hand on the by-hand embedding
+  assert model.predict_array(texts, "be5", modality="texts").shape == (3, 5)
   with pytest.raises(ValueError, match="item 1 is an empty string"):
-    model.predict(["fine", " "], modality="texts", fmt="vad")
+    model.predict_array(["fine", " "], "vad", modality="texts")
   with warnings.catch_warnings(record=True) as caught:  # > 8 tokens: truncated, said once
     warnings.simplefilter("always")
     model.embed([" ".join(["terribly"] * 20), "short"], modality="texts")

@@ -229,20 +229,20 @@ def test_load_embeds_and_predicts_words(words_run):
   e = model.embed(["happy", "funeral", "table"])
   assert e.shape == (3, 100) and e.dtype == np.float32 and np.isfinite(e).all()
   np.testing.assert_allclose(model.embed("happy")[0], e[0], atol=1e-5)
-  vad = model.predict(["happy", "funeral"], fmt="vad")
+  vad = model.predict_array(["happy", "funeral"], "vad")
   np.testing.assert_allclose(vad, model.decode_embeddings(e[:2], "vad"), atol=1e-6)
-  assert model.predict("happy", fmt="be5").shape == (1, 5)
+  assert model.predict_array("happy", "be5").shape == (1, 5)
   assert model.map_labels([[0.5, 0.0, 0.1]], "vad", "be5").shape == (1, 5)  # stage-1 API intact
   assert set(model.formats) == {"vad", "be5"}
   with pytest.raises(ValueError, match="unknown label format 'va'"):
-    model.predict(["happy"], fmt="va")
+    model.predict_array(["happy"], "va")
   with pytest.raises(ValueError, match="needs fmt"):
-    model.predict(["happy"])
+    model.predict_array(["happy"])
   with pytest.raises(ValueError, match="item 1 is an empty string"):
     model.embed(["happy", " "])
   with pytest.raises(ValueError, match="out of vocabulary"):
     model.embed(["happy", "qqxzzv"])
-  assert np.isnan(model.predict(["qqxzzv", "happy"], fmt="vad", oov="nan")[0]).all()
+  assert np.isnan(model.predict_array(["qqxzzv", "happy"], "vad", oov="nan")[0]).all()
   with pytest.raises(ValueError, match="this model's content encoder reads 'words'"):
     model.embed(["happy"], modality="texts")
 

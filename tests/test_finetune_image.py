@@ -118,7 +118,7 @@ def test_recipe_steps_keep_the_pretrained_features(imagenet, untrained_stage1, t
   """Five steps of the recipe (SGD 1e-3, momentum 0.9, batch 32, dropout, flips) at 64 px: with the
   defaults the pooled features keep most of their spread over images; SGD on the folded weights
   with a randomly initialised Dense 100 (the earlier parametrisation) collapses them, after which
-  every run predicted the label mean (README, images)."""
+  every run predicted the label mean (docs/results.md, images)."""
   _, backbone, scales = imagenet
   cfg = fi.FinetuneImageConfig(stage1=str(untrained_stage1), datasets=("bass_us_va",), conditions=("Sng",),
                                seeds=(0,), export="", max_steps=5, eval_every=5, image_size=SIZE, max_items=80,
@@ -129,5 +129,5 @@ def test_recipe_steps_keep_the_pretrained_features(imagenet, untrained_stage1, t
   x = mobilenet.normalize_pixels(np.stack([pixels[k] for k in split["train"]]).astype(np.float32))
   spread = lambda b: float(np.asarray(mobilenet.mobilenet_forward(b, x)).std(axis=0).mean())
   ratio = spread(out["best_params"]["backbone"]) / spread(backbone)
-  print(f"feature spread after five recipe steps / pretrained: {ratio:.3g}")  # README quotes it (-s)
+  print(f"feature spread after five recipe steps / pretrained: {ratio:.3g}")  # shown with pytest -s
   assert (ratio > 0.5) if bound == "above" else (ratio < 0.2), ratio

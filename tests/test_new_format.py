@@ -222,11 +222,11 @@ def test_load_gives_the_base_model_plus_the_new_format(tiny):
   assert isinstance(model, emojax.api.NewFormatModel) and "isear7" in model.formats
   assert set(base.formats) < set(model.formats)
   texts = ["I passed my exam and my parents were proud of me.", "My dog died last week."]
-  p = model.predict(texts, modality="texts", fmt="isear7")
+  p = model.predict_array(texts, "isear7", modality="texts")
   assert p.shape == (2, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
   # Existing formats: exactly the base model's numbers.
-  np.testing.assert_array_equal(model.predict(texts, modality="texts", fmt="vad"),
-                                base.predict(texts, modality="texts", fmt="vad"))
+  np.testing.assert_array_equal(model.predict_array(texts, "vad", modality="texts"),
+                                base.predict_array(texts, "vad", modality="texts"))
   y = np.asarray([[0.5, 0.2, 0.1, 0.0, 0.3]])
   np.testing.assert_array_equal(model.map_labels(y, "be5", "vad"), base.map_labels(y, "be5", "vad"))
   # The new format as mapping source and target.

@@ -45,8 +45,9 @@ def test_terminal_table_from_the_real_launcher(words, model):
   assert [g.strip() for g in lines[0].split("|")[1:]] == ["vad", "be5"]
   assert lines[1].split() == ["item", "|", "valence", "arousal", "dominance", "|", "joy", "anger",
                               "sadness", "fear", "disgust"]
-  vad, be5 = model.predict(WORDS, fmt="vad"), model.predict(WORDS, fmt="be5")
-  for word, line, v, b in zip(WORDS, lines[3:], vad, be5):
+  vad, be5 = model.predict_array(WORDS, "vad"), model.predict_array(WORDS, "be5")
+  assert len(lines) == 3 + len(WORDS)  # the zip below must see every row
+  for word, line, v, b in zip(WORDS, lines[3:], vad, be5, strict=True):
     cells = line.replace("|", " ").split()
     assert cells[0] == word
     np.testing.assert_allclose([float(c) for c in cells[1:]], np.concatenate([v, b]), atol=6e-4)
@@ -61,7 +62,7 @@ def test_predict_to_csv_and_json_from_files(model, words, tmp_path, capsys):
   rows = list(csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8")))
   assert [r["id"] for r in rows] == WORDS and list(rows[0])[1:4] == ["vad:valence", "vad:arousal", "vad:dominance"]
   np.testing.assert_allclose([[float(r[f"be5:{v}"]) for v in emojax.get_format("be5").variables] for r in rows],
-                             model.predict(WORDS, fmt="be5"), atol=1e-5)
+                             model.predict_array(WORDS, "be5"), atol=1e-5)
   table = tmp_path / "table.csv"  # CSV input: one column named, ids from the items
   table.write_text('note,word\n"a, b",happy\nc,war\n', encoding="utf-8")
   status, _, _ = run(capsys, "--model", str(words), "--file", str(table), "--column", "word",
@@ -71,7 +72,7 @@ def test_predict_to_csv_and_json_from_files(model, words, tmp_path, capsys):
   assert [r["id"] for r in record["items"]] == ["happy", "war"]
   assert list(record["items"][1]["predictions"]) == ["vad"]
   np.testing.assert_allclose(list(record["items"][1]["predictions"]["vad"].values()),
-                             model.predict(["war"], fmt="vad")[0], atol=1e-5)
+                             model.predict_array(["war"], "vad")[0], atol=1e-5)
 
 
 def test_out_of_vocabulary_words(words, capsys):
@@ -81,6 +82,37 @@ def test_out_of_vocabulary_words(words, capsys):
   assert status == 0 and out.splitlines()[-1].replace("|", "").strip() == "qqxzzv"  # an empty row
   status, out, _ = run(capsys, "--model", str(words), "happy", "qqxzzv", "--oov=skip")
   assert status == 0 and "qqxzzv" not in out and len(out.splitlines()) == 4
+
+
+def by_hand(model, words, fmt):
+  """A words prediction recomputed with numpy from the saved parameters: the word vectors, the
+  encoder MLP (Dense -> LeakyReLU per hidden layer, then Dense "embed"; no dropout when serving)
+  and the format's head rows of the stage-1 bank (a bias-free linear map)."""
+  from emojax.encoders import word_vectors
+  x, found = word_vectors.load_word_vectors(model.content_meta["feature"]["vectors"]).lookup(words)
+  assert found.all()
+  p = {k: {n: np.asarray(a, np.float64) for n, a in v.items()} for k, v in model.encoder_params.items()}
+  cfg = model.content_config.encoder
+  h = x.astype(np.float64)
+  for i in range(len(cfg.hidden)):
+    z = h @ p[f"Dense_{i}"]["kernel"] + p[f"Dense_{i}"]["bias"]
+    h = np.where(z > 0, z, cfg.leaky_slope * z)
+  e = h @ p["embed"]["kernel"] + p["embed"]["bias"]
+  declared = model.meta["declarations"]  # head rows: the formats' variables, in model.json's order
+  start = sum(len(declared[f]["variables"]) for f in model.meta["formats"][:model.meta["formats"].index(fmt)])
+  rows = np.asarray(model.params["bank"], np.float64)[start:start + len(declared[fmt]["variables"])]
+  return e, e @ rows.T
+
+
+def test_a_words_prediction_recomputed_by_hand(model):
+  """Not `decode_embeddings(embed(x))` (the identity predict is built from): the network applied
+  with numpy from the restored parameters gives the same numbers, for each format."""
+  assert model.content_config.encoder.hidden == (256, 128)  # the words encoder of docs/method.md
+  for fmt in ("vad", "be5"):
+    e, want = by_hand(model, WORDS, fmt)
+    np.testing.assert_allclose(model.embed(WORDS), e, atol=2e-5)
+    np.testing.assert_allclose(model.predict_array(WORDS, fmt), want, atol=2e-5)
+  assert model.packing.index("be5") == 1 and model.meta["formats"] == ["vad", "be5"]
 
 
 # -------------------------------------------------------------------------------- embed, export
@@ -96,7 +128,8 @@ def test_export_writes_npy_and_index(model, words, tmp_path, capsys):
   assert index["modality"] == "words" and index["source"] == "schmidtke_vad"
   items = index["items"]
   assert [i["row"] for i in items] == list(range(len(items)))
-  np.testing.assert_allclose(e[[5, 300]], model.embed([items[5]["text"], items[300]["text"]]), atol=1e-5)
+  np.testing.assert_allclose(e[[5, 300]], model.embed([items[5]["text"], items[300]["text"]], aggregate="lexicon"),
+                             atol=1e-5)
   rows = list(csv.DictReader((tmp_path / "de.index.csv").open(encoding="utf-8")))
   assert [r["id"] for r in rows] == [i["id"] for i in items] and list(rows[0]) == ["row", "id", "text"]
   # embed: the same into one CSV or JSON file
@@ -145,7 +178,8 @@ def test_retrieve_label_and_word_queries(model, words, collection, tmp_path, cap
   cos = index.embeddings @ q / np.linalg.norm(index.embeddings, axis=1) / np.linalg.norm(q)
   want = np.argsort(-cos)[:3]
   shown = out.splitlines()[-3:]
-  for line, row in zip(shown, want):
+  assert out.splitlines()[-4].split() == ["rank", "cosine", "item"]  # exactly 3 result rows
+  for line, row in zip(shown, want, strict=True):
     rank, c, item = line.split(None, 2)
     assert item.startswith(index.items[row]["id"]) and abs(float(c) - cos[row]) < 6e-4
   status, _, _ = run(capsys, "retrieve", "--index", str(collection), "--model", str(words), "snake",
@@ -179,7 +213,7 @@ def test_retrieve_refuses_a_model_of_another_stage1(words, tiny_stage1, collecti
   meta = json.loads((other / "model.json").read_text())
   meta["stage1"] = {"path": str(other_stage1), "fingerprint": checkpoint.fingerprint(other_stage1)}
   (other / "model.json").write_text(json.dumps(meta))
-  assert emojax.load(other).predict(["war"], fmt="vad").shape == (1, 3)  # a model that works
+  assert emojax.load(other).predict_array(["war"], "vad").shape == (1, 3)  # a model that works
   status, _, err = run(capsys, "retrieve", "--index", str(collection), "--model", str(other), "war")
   assert status == 2 and "different spaces" in err and str(other_stage1) in err
   status, _, err = run(capsys, "retrieve", "--index", str(collection), "--model", str(other),

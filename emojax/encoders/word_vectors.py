@@ -16,6 +16,13 @@ this out-of-vocabulary treatment, first hit wins:
      Concepticon senses apart ("FAT (OBESE)" vs "FAT (ORGANIC SUBSTANCE)");
   4. otherwise a zero vector with found=False.
 Vector matrices are memory-mapped and each set is loaded once per process (about a second).
+
+Serving (`emojax.load(...).embed`, `launch/predict.py`) first passes user input through
+`normalize_text`: Unicode NFKC, then invisible characters removed (soft hyphen, zero-width space /
+joiner / non-joiner, word joiner, byte-order mark, other format characters), so "hap\u00adpy" is
+"happy". `tokens` splits the normalised text as step 3 does; a words model refuses an item of more
+than one token unless asked to aggregate (`ContentModel.embed(..., aggregate="mean")`). Training
+reads the bundled lexicons as they are (its features are unchanged by this).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import functools
 import importlib.util
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -43,6 +51,29 @@ STOP_WORDS: frozenset[str] = frozenset(
 )
 
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, keeping inner apostrophes (o'clock)
+
+
+# Characters that render as nothing but split or change a word: Unicode "format" characters (Cf:
+# soft hyphen, zero-width space/joiner/non-joiner, word joiner, BOM, bidi marks) are removed.
+def normalize_text(text: str) -> str:
+    """NFKC, then every invisible format character (category Cf) removed."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def tokens(text: str) -> list[str]:
+    """The lower-cased tokens of step 3 (runs of letters/digits, inner apostrophes kept)."""
+    return _TOKEN.findall(text.lower())
+
+
+def quote(item, width: int = 80) -> str:
+    """repr of an item cut to about `width` characters, so an error message stays one short line
+    whatever the input (a 2 GB line is quoted by its first characters and its length)."""
+    text = repr(item[:width] if isinstance(item, (str, bytes)) else item)
+    if len(text) <= width and not (isinstance(item, (str, bytes)) and len(item) > width):
+        return text
+    text = text[:width - 3] + "..."
+    return f"{text} ({len(item):,} characters)" if isinstance(item, (str, bytes)) else text
 
 
 class WordVectors:
@@ -70,9 +101,11 @@ class WordVectors:
         content = [r for t, r in found if t not in STOP_WORDS]
         return content or [r for _, r in found]
 
-    def lookup(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors `N x D` float32 (zero rows where not found) and the found mask `N` bool."""
-        rows_per_word = [self.rows(w) for w in words]
+    def lookup(self, words: Sequence[str], strict: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors `N x D` float32 (zero rows where not found) and the found mask `N` bool;
+        `strict`: `strict_rows` instead of `rows` (an unknown token makes the item OOV)."""
+        rows_of = self.strict_rows if strict else self.rows
+        rows_per_word = [rows_of(w) for w in words]
         X_NxD = np.zeros((len(words), self.dim), dtype=np.float32)
         # Nearly every entry is a single row: one gather from the mmap; means only for the rest.
         single = [(i, rs[0]) for i, rs in enumerate(rows_per_word) if len(rs) == 1]
@@ -84,6 +117,24 @@ class WordVectors:
                 X_NxD[i] = np.mean(self.E_VxD[np.array(rs)], axis=0, dtype=np.float32)
         found_N = np.array([len(rs) > 0 for rs in rows_per_word], dtype=bool)
         return X_NxD, found_N
+
+    def is_key(self, word: str) -> bool:
+        """Whether the string itself (or its lower case) has a vector (steps 1-2)."""
+        return any(self._row_of(c) is not None for c in (word, word.lower()) if c)
+
+    def strict_rows(self, word: str) -> list[int]:
+        """Rows for user input: the string (or its lower case) if it is a key, else every token
+        that is not a stop word must have a vector ([] otherwise: "xqzzyv happy" is out of
+        vocabulary as a whole, not "happy")."""
+        for candidate in (word, word.lower()):
+            row = self._row_of(candidate) if candidate else None
+            if row is not None:
+                return [row]
+        found = [(t, self._row_of(t)) for t in tokens(word)]
+        content = [(t, r) for t, r in found if t not in STOP_WORDS] or found
+        if not content or any(r is None for _, r in content):
+            return []
+        return [r for _, r in content]
 
 
 def load_word_vectors(name: str) -> WordVectors:
