@@ -143,3 +143,19 @@ def tiny_words(tiny_stage1, tmp_path_factory) -> tuple[pathlib.Path, subprocess.
                 f"stage1={tiny_stage1}", *TINY_WORDS)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, proc
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+  """The `emojax` command in this process (no platform set-up): (exit status, stdout, stderr)."""
+  from emojax import cli
+  status = cli.run(cli.parse(argv))
+  out = capsys.readouterr()
+  return status, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def tiny_words_model(tiny_words):
+  """The tiny words model of `tiny_words`, loaded (modules must not modify it)."""
+  import emojax
+  return emojax.load(tiny_words[0])
+

@@ -14,15 +14,11 @@ import pytest
 
 import emojax
 from emojax import api, checkpoint, predict, retrieval
-from conftest import launcher_module
-
-cli = launcher_module("launch/predict.py")
+from conftest import run_cli
 
 
 def run(capsys, *argv):
-  status = cli.run(cli.parse(argv))
-  out = capsys.readouterr()
-  return status, out.out, out.err
+  return run_cli(capsys, *argv)
 
 
 def flip(path, offset=None):
@@ -39,8 +35,8 @@ def words(tiny_words):
 
 
 @pytest.fixture(scope="module")
-def model(words):
-  return emojax.load(words)
+def model(tiny_words_model):
+  return tiny_words_model
 
 
 # ------------------------------------------------------------------------------ checksummed models

@@ -12,18 +12,13 @@ import pytest
 
 import emojax
 from emojax import checkpoint, formats, predict, report, retrieval
-from conftest import ROOT, launch, launcher_module
-
-cli = launcher_module("launch/predict.py")
+from conftest import ROOT, launch, launcher_module, run_cli
 
 WORDS = ["happy", "funeral", "war"]
 
 
 def run(capsys, *argv):
-  """The launcher in this process (no platform setup): (exit status, stdout, stderr)."""
-  status = cli.run(cli.parse(argv))
-  out = capsys.readouterr()
-  return status, out.out, out.err
+  return run_cli(capsys, *argv)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +27,8 @@ def words(tiny_words):
 
 
 @pytest.fixture(scope="module")
-def model(words):
-  return emojax.load(words)
+def model(tiny_words_model):
+  return tiny_words_model
 
 
 # ------------------------------------------------------------------------------------- predict
