@@ -8,6 +8,8 @@
   emojax export --model images --dataset bass --output /tmp/bass.npy
   emojax retrieve --index /tmp/bass.npy --model texts "I lost my dog"
   emojax retrieve --index /tmp/bass.npy --label be5:fear=1 --label vad:valence=1 -k 3
+  emojax map 0.8,0.3 -0.6,0.4 --from va --to be5        # labels through the pretrained codec
+  emojax map --file ratings.csv --from vad --to all --output mapped.csv
   emojax models                                   # the pretrained models and their cards
   emojax plot predictions --model words happy funeral war --output words.png   # also: heads, overview
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import re
 import sys
 
 import numpy as np
@@ -41,7 +44,8 @@ import numpy as np
 import emojax
 from emojax import checkpoint, mesh, predict, pretrained, retrieval
 
-COMMANDS = ("predict", "embed", "export", "retrieve", "models", "plot")
+COMMANDS = ("predict", "embed", "export", "retrieve", "map", "models", "plot")
+LABEL_VALUES = re.compile(r"^-?[0-9.][0-9.,eE+-]*$")  # a label of `map`: numbers and commas
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
@@ -91,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default), or in the whole 100-d space (emojax.retrieval)")
   q.add_argument("--output", help="write the results as .csv or .json")
   _inputs(q)
+  q = sub.add_parser("map", help="translate labels from one format to others through the codec")
+  q.add_argument("values", nargs="*", help="one label per argument, its variables comma-separated in "
+                                           "canonical units, e.g. 0.8,0.3 for va (valence, arousal)")
+  q.add_argument("--from", dest="source", required=True, help="the labels' format, e.g. va")
+  q.add_argument("--to", dest="targets", required=True, help="target format(s): be5, 'be5,vad' or all")
+  q.add_argument("--file", help="CSV/TSV of labels, one column per variable named as in the format "
+                                "(any order; an optional id column names the rows)")
+  q.add_argument("--model", default="codec", help="the codec of any model (default: pretrained codec)")
+  q.add_argument("--output", help="write .csv or .json instead of printing a table")
+  q.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default=None)
   sub.add_parser("models", help="the pretrained models of this installation and their cards")
   q = sub.add_parser("plot", help="pictures: head rows, predictions, the two stages (PNG)")
   kinds = q.add_subparsers(dest="picture", required=True)
@@ -114,6 +128,9 @@ def parse(argv) -> argparse.Namespace:
   argv = list(argv)
   if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
     argv.insert(0, "predict")  # the default command
+  if argv[0] == "map":  # labels such as -0.6,0.4 are values, not options: all go after "--", in order
+    values = [a for a in argv[1:] if LABEL_VALUES.match(a)]
+    argv = [a for a in argv if not LABEL_VALUES.match(a)] + (["--", *values] if values else [])
   return build_parser().parse_args(argv)
 
 
@@ -124,6 +141,8 @@ def run(args) -> int:
       return models()
     if args.command == "plot":
       return plot(args)
+    if args.command == "map":
+      return map_labels(args)
     return retrieve(args) if args.command == "retrieve" else predict_or_embed(args)
   except (ValueError, KeyError, TypeError, checkpoint.CheckpointError) as err:
     message = err.args[0] if isinstance(err, KeyError) and err.args else err
@@ -234,6 +253,52 @@ def plot(args) -> int:
       raise ValueError(f"plot predictions --model {args.model}: give the {modality} to place")
     path = pictures.plot_predictions(model, items, args.output)
   print(path)
+  return 0
+
+
+def label_rows(args, model) -> tuple[list[str], object]:
+  """(row names, labels) of `map`: the arguments as an N x V array, or `--file` as a DataFrame
+  that `map_labels` reads by column name."""
+  if args.file and args.values:
+    raise ValueError("give labels as arguments or --file, not both")
+  if args.file:
+    path = pathlib.Path(args.file)
+    if not path.is_file():
+      raise ValueError(f"--file {path}: no such file")
+    if path.stat().st_size > predict.max_file_bytes():
+      raise ValueError(f"--file {path} is {path.stat().st_size:,} bytes, over the limit of "
+                       f"{predict.max_file_bytes():,} (EMOJAX_MAX_FILE_BYTES)")
+    import pandas as pd  # only `map --file` reads a table
+    frame = pd.read_csv(path, sep="\t" if predict.file_kind(path) == "tsv" else ",")
+    ids = [str(i) for i in frame.pop("id")] if "id" in frame else [f"row {i + 1}" for i in range(len(frame))]
+    return ids, frame
+  if not args.values:
+    raise ValueError("no labels: give them as arguments (e.g. 0.8,0.3) or --file")
+  rows = []
+  for text in args.values:
+    try:
+      rows.append([float(v) for v in text.split(",")])
+    except ValueError:
+      raise ValueError(f"label {predict.shorten(text, 80)!r} is not a comma-separated list of "
+                       f"numbers (e.g. 0.8,0.3 for va)") from None
+  if len({len(r) for r in rows}) > 1:
+    raise ValueError(f"labels of different lengths: {args.values}")
+  return list(args.values), np.asarray(rows, np.float32)
+
+
+def map_labels(args) -> int:
+  if args.output:  # before any work
+    predict.check_output(args.output, (".csv", ".json"))
+  model = emojax.load(args.model)
+  targets = list(model.layout.formats) if args.targets == "all" else args.targets.split(",")
+  ids, labels = label_rows(args, model)
+  mapped = {t: np.asarray(model.map_labels(labels, args.source, t)) for t in targets}
+  if args.output:
+    rows = predict.Items(ids=ids, inputs=ids, source=args.file or "arguments", kind="text")
+    predict.write_predictions(args.output, rows, model, mapped)
+    print(f"{len(ids)} label(s) {args.source} -> {targets}: {args.output}")
+  else:
+    print(predict.format_table(ids, predict.prediction_columns(model, mapped)))
   return 0
 
 
