@@ -219,7 +219,7 @@ def load_base(path: str | pathlib.Path) -> tuple[ContentModel, str]:
     raise ValueError(f"base={path}: new formats are learned through a frozen-feature text model "
                      f"(launch/content.py --modality=texts); this one is "
                      f"{'a stage-1 model' if kind is None else repr(kind)}")
-  return model, train_content.stage1_fingerprint(path)
+  return model, checkpoint.fingerprint(path)
 
 
 # ------------------------------------------------------------------------------- one format, seeds

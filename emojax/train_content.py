@@ -107,9 +107,6 @@ def host_scores(fmt: formats.LabelFormat, pred_NxW: np.ndarray, y_NxW: np.ndarra
 
 # ----------------------------------------------------------------------------------- stage-1 model
 
-stage1_fingerprint = checkpoint.fingerprint  # what a stage-2 workdir records of its stage 1
-
-
 def load_stage1(path: str | pathlib.Path):
   """The frozen stage-1 model (a workdir, or the pretrained "codec" by name) and its fingerprint."""
   path = pretrained.resolve(path).resolve()
@@ -117,7 +114,7 @@ def load_stage1(path: str | pathlib.Path):
     raise checkpoint.CheckpointError(
         f"stage-1 checkpoint {path} not found (no {checkpoint.MODEL_JSON}); train it with "
         f"`python launch/mapping.py --workdir={path}` or set stage1=<workdir of a stage-1 run>")
-  return api.load(path), stage1_fingerprint(path)
+  return api.load(path), checkpoint.fingerprint(path)
 
 
 def augment_map(cfg: ContentConfig) -> dict[str, str]:

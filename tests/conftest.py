@@ -59,10 +59,10 @@ def tiny_stage1(tmp_path_factory) -> pathlib.Path:
   proc = launch("launch/mapping.py", f"--workdir={workdir}", "pairs=de_vad_be5", "steps=4",
                 "eval_every=2", "baseline_epochs=0")
   assert proc.returncode == 0, proc.stderr[-3000:]
-  from emojax import train_content  # after the environment above is set
-  fingerprint = train_content.stage1_fingerprint(workdir)
+  from emojax import checkpoint  # after the environment above is set
+  fingerprint = checkpoint.fingerprint(workdir)
   yield workdir
-  assert train_content.stage1_fingerprint(workdir) == fingerprint, "a test modified tiny_stage1"
+  assert checkpoint.fingerprint(workdir) == fingerprint, "a test modified tiny_stage1"
 
 
 @pytest.fixture(scope="session")

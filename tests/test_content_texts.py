@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import content_plan, datasets, finetune_text, mapping_data, splits, text_data
+from emojax import checkpoint, content_plan, datasets, finetune_text, mapping_data, splits, text_data
 from emojax import train_content as tc
 from emojax.encoders import bert
 from conftest import launch
@@ -181,7 +181,7 @@ def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
   # The best-dev state is exported: load() runs the fine-tuned BERT + Dense 100, not frozen features.
   model = emojax.load(tmp_path)
   assert isinstance(model, emojax.api.FinetunedTextModel) and model.modality == "texts"
-  assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(stage1)
+  assert model.content_meta["stage1"]["fingerprint"] == checkpoint.fingerprint(stage1)
   texts = ["I am so happy today!", "The war killed thousands.", "ok"]
   e = model.embed(texts, modality="texts")
   assert e.shape == (3, 100) and np.isfinite(e).all()

@@ -53,7 +53,7 @@ def test_export_load_predict_runs_the_finetuned_network(finetuned, untrained_sta
   workdir, results, _ = finetuned
   model = emojax.load(workdir)
   assert isinstance(model, emojax.api.FinetunedImageModel) and model.modality == "images"
-  assert model.content_meta["stage1"]["fingerprint"] == tc.stage1_fingerprint(untrained_stage1)
+  assert model.content_meta["stage1"]["fingerprint"] == checkpoint.fingerprint(untrained_stage1)
   assert model.content_meta["feature"] == {"kind": fi.FEATURE_KIND, "image_size": SIZE, "dim": 1280}
   e = check_image_model_inputs(model, tmp_path)
   path = image_inputs()[0]

@@ -169,7 +169,7 @@ def _export_base(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
   params = jax.jit(lambda k: module.init(k, jnp.zeros((1, 384)))["params"])(jax.random.key(1))
   meta = {"modality": "texts", "encoder": {"run": "Sng/emobank_vad", "seed": 0, "best_dev": 0.0},
           "feature": {"kind": "minilm", "max_length": 32, "dim": 384},
-          "stage1": {"path": str(s1), "fingerprint": train_content.stage1_fingerprint(s1)}}
+          "stage1": {"path": str(s1), "fingerprint": checkpoint.fingerprint(s1)}}
   checkpoint.export_model(texts, params, packing.layout, ccfg, stage="content", seed=0, extra=meta)
   return s1, texts
 
@@ -181,7 +181,7 @@ def tiny(tmp_path_factory):
   s1, texts = _export_base(root)
   base = emojax.load(texts)
   before = jax.tree.map(np.array, {"codec": base.params, "content": base.encoder_params})
-  fingerprints = (train_content.stage1_fingerprint(s1), train_content.stage1_fingerprint(texts))
+  fingerprints = (checkpoint.fingerprint(s1), checkpoint.fingerprint(texts))
   cfg = new_format.NewFormatConfig(base=str(texts), datasets=("isear",), seeds=(0, 1), epochs=12,
                                    batch_size=16, max_items=48, learning_rate=1e-2)
   workdir = root / "isear"
@@ -197,8 +197,8 @@ def test_every_existing_parameter_is_bit_identical(tiny):
   reloaded = emojax.load(tiny["texts"])  # and what is on disk
   chex.assert_trees_all_equal(jax.tree.map(np.array, {"codec": reloaded.params,
                                                       "content": reloaded.encoder_params}), tiny["before"])
-  assert (train_content.stage1_fingerprint(tiny["s1"]),
-          train_content.stage1_fingerprint(tiny["texts"])) == tiny["fingerprints"]
+  assert (checkpoint.fingerprint(tiny["s1"]),
+          checkpoint.fingerprint(tiny["texts"])) == tiny["fingerprints"]
   model = emojax.load(tiny["workdir"])  # the new model serves the very same parameters
   chex.assert_trees_all_equal(jax.tree.map(np.array, {"codec": model.params,
                                                       "content": model.encoder_params}), tiny["before"])
