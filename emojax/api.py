@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from emojax import checkpoint, codec, content_model, datasets, format_head, formats, image_data
-from emojax import pretrained, text_data
+from emojax import calibration, pretrained, text_data
 from emojax import progress as progress_lib
-from emojax.encoders import word_vectors
+from emojax.encoders import word_encoder, word_vectors
 from emojax.run_configs import ContentConfig, FinetuneImageConfig, MappingConfig, saved_config
 
 # model.json feature kinds of fine-tuned encoders (`finetune_text.FEATURE_KIND`,
@@ -85,6 +85,18 @@ def chunked(fn, x: np.ndarray, width: int | None = None) -> np.ndarray:
     padded[:len(part), :x.shape[1]] = part
     out.append(np.asarray(fn(jnp.asarray(padded)))[:len(part)])
   return np.concatenate(out)
+
+
+def _plain_strings(items: list) -> bool:
+  """Whether every item is a non-blank str of valid Unicode: checked in bulk (one join, one
+  encode), so that only a list with a bad item pays for the per-item checks that name it."""
+  if not all(type(x) is str and x and not x.isspace() for x in items):
+    return False
+  try:
+    "".join(items).encode("utf-8")
+  except UnicodeEncodeError:
+    return False
+  return True
 
 
 def _is_frame(values) -> bool:
@@ -249,7 +261,7 @@ class ContentModel(EmotionModel):
     if not items:
       raise ValueError("no items given")
     quote = word_vectors.quote
-    for i, item in enumerate(items, offset):
+    for i, item in enumerate(() if _plain_strings(items) else items, offset):  # finds the bad one
       if isinstance(item, (bytes, bytearray)):  # only str: the caller knows the encoding
         raise TypeError(f"item {i} is {type(item).__name__}, not a str: {item[:40]!r}; decode it "
                         f"first (e.g. item.decode('utf-8'))")
@@ -267,7 +279,7 @@ class ContentModel(EmotionModel):
     if aggregate != "lexicon":  # the bundled lexicons are read as in training
       items = [word_vectors.normalize_text(t) for t in items]
       for i, (item, raw) in enumerate(zip(items, given), offset):
-        if not item.strip():
+        if item is not raw and not item.strip():  # ASCII comes back as it is
           raise ValueError(f"item {i} ({quote(raw)}) holds only invisible characters")
     if self.modality == "texts":  # MiniLM pooled features with the settings the encoder was trained on
       max_length, notice = self.content_meta["feature"]["max_length"], []
@@ -277,10 +289,16 @@ class ContentModel(EmotionModel):
         warnings.warn(f"{notice[0]} text(s) longer than {max_length} MiniLM tokens were truncated "
                       f"to their first {max_length} tokens (said once per model)", stacklevel=3)
       return x, np.ones(len(items), bool), given
-    vectors = word_vectors.load_word_vectors(self.content_meta["feature"]["vectors"])
+    name = self.content_meta["feature"]["vectors"]  # "glove50", "glove50+minilm_l4", "minilm_l4"
+    table = word_encoder.vector_part(name)
+    if table is None:  # a sentence encoder alone: every string has a vector, only the multi-word rule
+      key_N = np.full(len(items), -1, np.int64)
+    else:
+      vectors = word_vectors.load_word_vectors(table)
+      key_N = vectors.key_rows(items)  # one dictionary look-up per item; tokens only for the rest
     if aggregate is None:
-      multi = [(i, raw) for i, (item, raw) in enumerate(zip(items, given), offset)
-               if len(word_vectors.tokens(item)) > 1 and not vectors.is_key(item)]
+      multi = [(int(i), given[i - offset]) for i in np.flatnonzero(key_N < 0) + offset
+               if len(word_vectors.tokens(items[i - offset])) > 1]
       if multi:
         i, raw = multi[0]
         raise ValueError(
@@ -289,8 +307,12 @@ class ContentModel(EmotionModel):
             f"model (emojax.load(\"texts\"), or --model checkpoints/texts), or ask for "
             f"the mean of the words' vectors with aggregate='mean' (--aggregate=mean)"
             + (f"; {len(multi)} such items" if len(multi) > 1 else ""))
-    x, found = vectors.lookup(items, strict=aggregate != "lexicon")
-    return x, found, given
+    if table is None:
+      x, found = None, np.ones(len(items), bool)
+    else:
+      x, found = vectors.lookup(items, strict=aggregate != "lexicon", key_N=key_N)
+    # the sentence-encoder parts (word_encoder) for the items the word-vector part found
+    return word_encoder.complete(name, items, x, found), found, given
 
   def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
     return text_data.text_features(items, max_length, notice=notice)
@@ -440,7 +462,8 @@ class ContentModel(EmotionModel):
 
   def predict(self, items, formats=None, *legacy, modality: str | None = None,
               fmt: str | None = None, oov: str = "error", aggregate: str | None = None,
-              batch_size: int | None = None, progress: bool | None = None, ids=None):
+              batch_size: int | None = None, progress: bool | None = None, ids=None,
+              calibrated: bool = False):
     """Labelled predictions: a pandas DataFrame with one row per item and one column per
     `format.variable` (e.g. `vad.valence`, `be5.joy`), formats in the order asked for.
 
@@ -453,7 +476,13 @@ class ContentModel(EmotionModel):
 
     The old call `predict(items, modality, fmt)` (or `fmt=...`), which returned a bare array, still
     does so with a DeprecationWarning: use `predict(items, formats=...)` or `predict_array`. A
-    modality given where `formats` goes (`predict(items, "texts")`) is read as `modality=`."""
+    modality given where `formats` goes (`predict(items, "texts")`) is read as `modality=`.
+
+    `calibrated=True` (formats default to "all"): each emotion-category format (be5, be6, pos7, ...) as z-scores against the
+    model's own predictions on its training items (0 = a typical training item), followed by a
+    `<format>.strongest` column naming the strongest emotion. Read raw, each emotion variable has
+    its own baseline level and one or two of them come first for nearly every item
+    (`emojax.calibration`); other formats' columns are unchanged."""
     if isinstance(formats, str) and formats in MODALITIES:  # the old second argument: a modality
       modality, formats = formats, None
     if len(legacy) > 1:
@@ -467,8 +496,12 @@ class ContentModel(EmotionModel):
       return self.predict_array(items, fmt, modality=modality, oov=oov, aggregate=aggregate,
                                 batch_size=batch_size, progress=progress)
     import pandas as pd  # only labelled predictions need it (start-up time of `import emojax`)
-    names = self.format_names(formats)
+    names = self.format_names("all" if calibrated and formats is None else formats)
     oov = check_oov(oov)
+    record = None
+    if calibrated:  # before any work: a format with nothing to calibrate is refused here
+      record = calibration.for_model(self)
+      calibration.calibrated_formats(record, names)
     listed = self._item_list(items, self.modality)  # once: a generator is read once
     index = self._index(items, listed, ids)
     if len(index) != len(listed):
@@ -481,7 +514,13 @@ class ContentModel(EmotionModel):
     values = self._heads(e, names)
     columns = [f"{n}.{v}" for n in names for v in self._format(n).variables]
     data = np.concatenate([values[n] for n in names], 1) if len(e) else np.zeros((0, len(columns)))
-    return pd.DataFrame(data, index=index, columns=columns)
+    frame = pd.DataFrame(data, index=index, columns=columns)
+    return frame if record is None else calibration.calibrated_frame(frame, record, names)
+
+  def strongest_emotion(self, items, fmt: str = "be5", **kwargs):
+    """The calibrated strongest emotion of each item (a pandas Series of variable names, e.g.
+    "anger"): `predict(items, formats=fmt, calibrated=True)`'s `<fmt>.strongest` column."""
+    return self.predict(items, formats=fmt, calibrated=True, **kwargs)[f"{fmt}.strongest"]
 
   @staticmethod
   def _index(items, listed: list, ids):

@@ -12,6 +12,8 @@
   emojax map --file ratings.csv --from vad --to all --output mapped.csv
   emojax models                                   # the pretrained models and their cards
   emojax plot predictions --model words happy funeral war --output words.png   # also: heads, overview
+  emojax train words --workdir /tmp/words epochs=10    # any run from its config file (a checkout)
+  emojax train texts --help                       # every field of configs/texts.py, its default and range
 
 (`python launch/predict.py ...` is the same command, run from a checkout.) `--model` is a pretrained
 model (codec, words, texts, images) or the workdir of a model you trained; by default free text goes
@@ -29,6 +31,14 @@ tab-separated, anything else is one item per line; `--header`/`--no-header` say 
 first row names its columns (default: when --column names one, or a cell is a usual column name
 such as word or text). Text is read after Unicode NFKC with invisible characters removed. Outputs are
 checked before any work and written whole or not at all (docs/errors.md).
+
+`predict`, `embed` and `export` read, embed and write `--batch-size` items at a time (4096 words,
+256 texts, 64 images): a `--file` of any length runs in bounded memory, with a progress line; it is
+read once before any work to check every line (an empty, over-long or non-UTF-8 line is an error
+naming it) and to count the items. Output is written to a temporary file renamed when the last
+item is in, so it is still whole or absent. A terminal table shows at most 10,000 items (more
+need `--output`). `train` runs `launch/train.py` of the checkout in a child process (training is
+not part of the serving commands): `emojax train CONFIG --help` lists every field of that config.
 """
 
 from __future__ import annotations
@@ -37,14 +47,41 @@ import argparse
 import os
 import pathlib
 import re
+import signal
+import subprocess
 import sys
 
 import numpy as np
 
 import emojax
-from emojax import checkpoint, mesh, predict, pretrained, retrieval
+from emojax import calibration, checkpoint, mesh, predict, pretrained, progress, retrieval
 
-COMMANDS = ("predict", "embed", "export", "retrieve", "map", "models", "plot")
+COMMANDS = ("predict", "embed", "export", "retrieve", "map", "models", "plot", "train")
+EXAMPLES = {  # each subcommand's --help ends with these
+    "predict": """examples:
+  emojax predict "What a wonderful surprise party!" --format vad,be5   # pretrained texts model
+  emojax predict --model words happy funeral war --format all
+  emojax predict "This is disgusting" --calibrated                  # the strongest emotion, calibrated
+  emojax predict --file headlines.txt --output p.csv                # streamed, any length
+  emojax predict --model checkpoints/texts --file data.csv --column text --output p.json
+  emojax predict --images my_photos/ --format va""",
+    "embed": """examples:
+  emojax embed --model words happy war                     # the first 6 of 100 dimensions
+  emojax embed --file texts.txt --output e.npy             # .npy + index, or .csv / .json""",
+    "export": """examples:
+  emojax export --model images --dataset bass --output /tmp/bass.npy
+  emojax export --model words --file words.txt --output /tmp/words.npy --oov skip""",
+    "retrieve": """examples:
+  emojax retrieve --index /tmp/bass.npy --model texts "I lost my dog"
+  emojax retrieve --index /tmp/bass.npy --label be5:fear=1 --label vad:valence=1 -k 3""",
+    "map": """examples:
+  emojax map 0.8,0.3 -0.6,0.4 --from va --to be5
+  emojax map --file ratings.csv --from vad --to all --output mapped.csv""",
+    "plot": """examples:
+  emojax plot predictions --model words happy funeral war --output words.png
+  emojax plot heads --color vad:valence --output heads.png
+  emojax plot overview --output two_stages.png""",
+}
 LABEL_VALUES = re.compile(r"^-?[0-9.][0-9.,eE+-]*$")  # a label of `map`: numbers and commas
 
 
@@ -71,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True)
   for name in ("predict", "embed", "export"):
-    q = sub.add_parser(name, help={"predict": "label values in any format (default command)",
+    q = sub.add_parser(name, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help={"predict": "label values in any format (default command)",
                                    "embed": "100-d emotion embeddings",
                                    "export": "embeddings to .npy + index, for retrieve or other tools"}[name])
     q.add_argument("--model", default=None,
@@ -80,11 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", help="a bundled dataset instead of items, e.g. bass, warriner_vad")
     q.add_argument("--output", required=name == "export",
                    help=".csv or .json" + (", or .npy (+ index)" if name != "predict" else ""))
+    q.add_argument("--batch-size", type=int, default=None,
+                   help="items read, embedded and written at a time (default 4096 words, 256 "
+                        "texts, 64 images): memory holds one batch, whatever the input's length")
     if name == "predict":
       q.add_argument("--format", help="label format(s): vad, be5, 'vad,be5' or all (default: the "
                                       "format the encoder was trained on)")
+      q.add_argument("--calibrated", action="store_true",
+                     help="emotion formats (be5, be6, ...) as z-scores against the model's own "
+                          "training items, plus the strongest emotion of each item")
     _inputs(q)
-  q = sub.add_parser("retrieve", help="nearest items of an exported collection to each query")
+  q = sub.add_parser("retrieve", help="nearest items of an exported collection to each query",
+                     epilog=EXAMPLES["retrieve"], formatter_class=argparse.RawDescriptionHelpFormatter)
   q.add_argument("--index", required=True, help="the .npy of an export (with its .index.json)")
   q.add_argument("--model", help="stage-2 model embedding the query items (same stage-1 checkpoint "
                                  "as the collection); label queries default to the collection's model")
@@ -95,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default), or in the whole 100-d space (emojax.retrieval)")
   q.add_argument("--output", help="write the results as .csv or .json")
   _inputs(q)
-  q = sub.add_parser("map", help="translate labels from one format to others through the codec")
+  q = sub.add_parser("map", help="translate labels from one format to others through the codec",
+                     epilog=EXAMPLES["map"], formatter_class=argparse.RawDescriptionHelpFormatter)
   q.add_argument("values", nargs="*", help="one label per argument, its variables comma-separated in "
                                            "canonical units, e.g. 0.8,0.3 for va (valence, arousal)")
   q.add_argument("--from", dest="source", required=True, help="the labels' format, e.g. va")
@@ -106,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--output", help="write .csv or .json instead of printing a table")
   q.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default=None)
   sub.add_parser("models", help="the pretrained models of this installation and their cards")
-  q = sub.add_parser("plot", help="pictures: head rows, predictions, the two stages (PNG)")
+  q = sub.add_parser("plot", help="pictures: head rows, predictions, the two stages (PNG)",
+                     epilog=EXAMPLES["plot"], formatter_class=argparse.RawDescriptionHelpFormatter)
   kinds = q.add_subparsers(dest="picture", required=True)
   k = kinds.add_parser("heads", help="every head row of every format in 2-D, tied rows together")
   k.add_argument("--model", default="codec", help="a pretrained model or workdir (default: codec)")
@@ -120,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
   for k in kinds.choices.values():
     k.add_argument("--output", required=True, help="the .png to write")
     k.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default=None)
+  sub.add_parser("train", add_help=False,
+                 help="train stage 1, stage 2 or a new format from a config file: emojax train "
+                      "CONFIG [--workdir DIR] [--restart] [name=value ...] (--help: its fields)")
   p.add_argument("--version", action="version", version=f"emojax {emojax.__version__}")
   return p
 
@@ -131,6 +181,8 @@ def parse(argv) -> argparse.Namespace:
   if argv[0] == "map":  # labels such as -0.6,0.4 are values, not options: all go after "--", in order
     values = [a for a in argv[1:] if LABEL_VALUES.match(a)]
     argv = [a for a in argv if not LABEL_VALUES.match(a)] + (["--", *values] if values else [])
+  if argv[0] == "train":  # every argument is launch/train.py's, --help included
+    return argparse.Namespace(command="train", argv=argv[1:], accelerator=None)
   return build_parser().parse_args(argv)
 
 
@@ -139,6 +191,8 @@ def run(args) -> int:
   try:
     if args.command == "models":
       return models()
+    if args.command == "train":
+      return train(args)
     if args.command == "plot":
       return plot(args)
     if args.command == "map":
@@ -169,6 +223,9 @@ def _load(name: str):
 
 
 def predict_or_embed(args) -> int:
+  """`predict`, `embed`, `export`: the items are read, embedded, predicted and written a chunk
+  (`--batch-size`) at a time, so a file of any length runs in bounded memory; a file is read once
+  first, to check every line and count the items for the progress line, before any work."""
   if args.command == "export" and pathlib.Path(args.output).suffix.lower() != ".npy":
     raise ValueError(f"export --output {args.output}: an export is a .npy file (plus its index)")
   if args.output:  # before any work: a bad path must not cost a model load and an embedding run
@@ -176,31 +233,65 @@ def predict_or_embed(args) -> int:
                          else (".npy", ".csv", ".json"))
   args.model = default_model(args)
   model, modality = _load(args.model)
-  items = predict.read_items(modality, values=args.items, file=args.file, column=args.column,
-                             images=args.images, dataset=args.dataset, header=args.header)
-  names = predict.format_names(model, args.format) if args.command == "predict" else None
-  given = len(items)
-  e, items = predict.embed_items(model, items, oov=args.oov, show_progress=not args.quiet,
-                                 aggregate=args.aggregate)
-  if len(items) < given:
-    print(f"--oov=skip: left out {given - len(items)} of {given} item(s) without a vector",
-          file=sys.stderr)
+  source = predict.item_source(modality, values=args.items, file=args.file, column=args.column,
+                               images=args.images, dataset=args.dataset, header=args.header,
+                               chunk=args.batch_size)
+  names = None
+  if args.command == "predict":  # --calibrated alone: every format (the emotion ones are calibrated)
+    names = predict.format_names(model, args.format or ("all" if args.calibrated else None))
+  total = source.count()
+  if not args.output and total > predict.TABLE_ROWS:
+    raise ValueError(f"{source.name} holds {total:,} items, more than a terminal table shows "
+                     f"({predict.TABLE_ROWS:,}): write them with --output FILE.csv or FILE.json "
+                     f"(streamed, any number of items)")
+  bar = progress.Progress(total, f"{args.command} {modality}", unit="item",
+                          enabled=not args.quiet and total > (args.batch_size or predict.CHUNK[modality]))
+  counts = {}
+  rows = predict.embed_stream(model, source.chunks(), oov=args.oov, aggregate=args.aggregate,
+                              bar=bar, counts=counts)
   if args.command == "predict":
-    predictions = predict.predict_formats(model, e, names)
+    rows = ((items, predict.predict_formats(model, e, names)) for items, e in rows)
+    strongest = []
+    if args.calibrated:  # the record is checked before any work: --format vad is refused here
+      record = calibration.for_model(model)
+      strongest = calibration.calibrated_formats(record, names)
+      rows = ((items, with_strongest(*calibration.calibrated_predictions(p, record)))
+              for items, p in rows)
     if args.output:
-      predict.write_predictions(args.output, items, model, predictions)
-      print(f"{len(items)} item(s), formats {names}: {args.output}")
+      predict.write_prediction_stream(args.output, model, names, source.name, rows, strongest)
     else:
-      print(predict.format_table(items.ids, predict.prediction_columns(model, predictions)))
-    return 0
-  if args.output:
-    written = predict.write_embeddings(args.output, items, model, e)
-    print(f"{len(items)} embedding(s) of {items.source} ({e.shape[1]}-d, {modality}, model "
-          f"{args.model}): " + ", ".join(map(str, written)))
+      parts = list(rows)
+      ids = [i for items, _ in parts for i in items.ids]
+      joined = {f: np.concatenate([p[f] for _, p in parts]) for f in names}
+      columns = predict.prediction_columns(model, joined)
+      for f in strongest:  # a label column after the format's calibrated scores
+        labels = [label for _, p in parts for label in p[f"{f}.strongest"]]
+        columns[f"{f} strongest"] = (["emotion"], np.array(labels, dtype=object)[:, None])
+      table = predict.format_table(ids, columns)
+  elif args.output:
+    written = predict.write_embedding_stream(args.output, model, source.name, rows)
   else:
+    parts = list(rows)
+    e = np.concatenate([e for _, e in parts])
     shown = {"embedding (first 6 of %d dims)" % e.shape[1]: ([f"e{j}" for j in range(6)], e[:, :6])}
-    print(predict.format_table(items.ids, shown))
+    table = predict.format_table([i for items, _ in parts for i in items.ids], shown)
+  if counts["kept"] < counts["given"] and args.oov == "skip":
+    print(f"--oov=skip: left out {counts['given'] - counts['kept']} of {counts['given']} item(s) "
+          f"without a vector", file=sys.stderr)
+  if not args.output:
+    print(table)
+  elif args.command == "predict":
+    print(f"{counts['kept']} item(s), formats {names}: {args.output}")
+  else:
+    print(f"{counts['kept']} embedding(s) of {source.name} ({counts['dim']}-d, {modality}, model "
+          f"{args.model}): " + ", ".join(map(str, written)))
   return 0
+
+
+def with_strongest(values: dict, top: dict) -> dict:
+  """`calibration.calibrated_predictions`' (scores, strongest labels) as one mapping: each
+  format's scores, and "<format>.strongest" for each calibrated format."""
+  return {**values, **{f"{f}.strongest": labels for f, labels in top.items()}}
 
 
 def retrieve(args) -> int:
@@ -254,6 +345,25 @@ def plot(args) -> int:
     path = pictures.plot_predictions(model, items, args.output)
   print(path)
   return 0
+
+
+def train(args) -> int:
+  """`emojax train ...` is `python launch/train.py ...` of the checkout, in a child process: the
+  trainers are the training layer, which no serving module imports (tests/test_import_graph.py),
+  and the launcher owns the flags, overrides and workdir rules (launch/common.py). Ctrl-C reaches
+  the child, which saves its step in flight; its exit status is the command's."""
+  script = pathlib.Path(emojax.__file__).resolve().parent.parent / "launch" / "train.py"
+  if not script.is_file():
+    raise ValueError(f"emojax train runs launch/train.py of a checkout, and this installation "
+                     f"({pathlib.Path(emojax.__file__).parent}) has none: install emojax from a "
+                     f"checkout (pip install -e .), or train from Python (docs/own_data.md)")
+  proc = subprocess.Popen([sys.executable, str(script), *args.argv])
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child stops itself cleanly
+  try:
+    status = proc.wait()
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  return status if status >= 0 else 128 - status
 
 
 def label_rows(args, model) -> tuple[list[str], object]:
@@ -313,7 +423,8 @@ def main(argv=None) -> int:
   """The console command: offline, on the platform `--accelerator` names (default: JAX's best)."""
   args = parse(sys.argv[1:] if argv is None else argv)
   os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the backbones come from installed packages
-  mesh.start(getattr(args, "accelerator", None))
+  if args.command != "train":  # training picks its platform in its own process
+    mesh.start(getattr(args, "accelerator", None))
   return run(args)
 
 

@@ -172,6 +172,11 @@ def declare(cls: type, ranges: dict[str, Range], checks: Sequence[Callable[[Any]
   _DECLARED[cls] = (dict(ranges), tuple(checks))
 
 
+def declared(cls: type) -> dict[str, Range]:
+  """The `Range` per field that `declare` recorded for config class `cls` (empty if none)."""
+  return dict(_DECLARED.get(cls, ({}, ()))[0])
+
+
 def validate(cfg, prefix: str = "") -> None:
   """Checks every field of `cfg` and of its nested configs against what their classes declare;
   raises ConfigError naming the first field out of range, e.g. "steps=0 must be a positive

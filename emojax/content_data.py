@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from emojax import datasets, formats, splits
+from emojax.encoders import word_encoder
 
 FEATURE_VERSION = 1  # bump when the feature computation changes: invalidates every cache entry
 
@@ -84,9 +85,22 @@ def word_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]
 
 
 def word_features(vectors: str, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-  """Word vectors (N x D float32) and found mask for any English strings (OOV rows are zero)."""
+  """Word features (N x D float32) and found mask for any English strings (OOV rows are zero).
+  `vectors`: word vectors ("glove50", "spacy300"), a sentence encoder reading the word alone
+  ("minilm_l4", `encoders.word_encoder`), or several joined by "+" (concatenated; an item is
+  found when every word-vector part has it)."""
   from emojax.encoders.word_vectors import load_word_vectors  # loads ~1 s of vectors on first use
-  return load_word_vectors(vectors).lookup(list(texts))
+  texts = list(texts)
+  xs, found = [], np.ones(len(texts), bool)
+  for part in word_encoder.parts_of(vectors):
+    if word_encoder.is_encoder_name(part):
+      xs.append(word_encoder.encoder_features(part, texts))
+    else:
+      x, f = load_word_vectors(part).lookup(texts)
+      xs.append(x)
+      found &= f
+  x = xs[0] if len(xs) == 1 else np.concatenate(xs, 1)
+  return np.where(found[:, None], x, 0.0).astype(np.float32), found
 
 
 def _cached_word_features(vectors: str, label: str, texts: Sequence[str], cache_dir) -> tuple:
@@ -111,7 +125,7 @@ def _sibling_train_texts(name: str) -> set[str]:
 
 
 def load_words(name: str, vectors: str, cache_dir: str | pathlib.Path) -> ContentData:
-  """A word dataset as `ContentData`: features of `vectors` ("glove50" | "spacy300"), labels, split."""
+  """A word dataset as `ContentData`: features of `vectors` (`word_features`), labels, split."""
   keys, y_NxV, texts = word_table(name)
   x_NxD, found_N = _cached_word_features(vectors, name, texts, cache_dir)
   row = {k: i for i, k in enumerate(keys)}

@@ -22,7 +22,7 @@ class EncoderConfig:
   """Content encoder: Dropout(dropout[0]), then per hidden width Dense -> LeakyReLU -> Dropout."""
 
   hidden: tuple[int, ...] = (256, 128)  # words (the paper's); texts/images: () on pooled features
-  dropout: tuple[float, ...] = (0.2, 0.5, 0.5)  # texts/images: (0.5,)
+  dropout: tuple[float, ...] = (0.2, 0.5, 0.5)  # texts: (0.1, 0.3); images: (0.5,)
   leaky_slope: float = 0.01
 
 

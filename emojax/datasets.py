@@ -5,11 +5,12 @@ files), the key column naming each item, the raw column of each variable of its 
 the study's *nominal* scale, what the content encoder reads (the key, a text column, or one file
 per item), modality, language and split rule (the grammar is `emojax.splits`'). A `Pair` declares a
 mapping pair of stage 1: two datasets rated on the same items, joined on the key, and its split
-(another pair's, extended, keeps a word on one side across pairs that share words). The bundled
-declarations are `REGISTRY`; a user declares their own data the same way, with keyword arguments,
-in a config file's `DATASETS` that the launchers pass to `declare`: its paths are read from the
-config file's folder, a new class format travels in the declaration (`format=LabelFormat(...)`),
-and its splits are written to the run's workdir, never into the package (docs/own_data.md).
+(the earlier pairs' of its language, extended, keeps a word on one side across pairs that share
+words). The bundled declarations are `REGISTRY`; a user declares their own data the same way,
+with keyword arguments, in a config file's `DATASETS` that the launchers pass to `declare`: its
+paths are read from the config file's folder, a new class format travels in the declaration
+(`format=LabelFormat(...)`), and its splits are written to the run's workdir, never into the
+package (docs/own_data.md).
 `read_table` reads a declaration once: it checks every value against the nominal scale (not the
 observed min/max) and rescales to the format's canonical range; a value outside the scale, a
 missing value or an unreadable file raises an error naming the file, the row and the variable,
@@ -110,6 +111,18 @@ def _norare(stem: str) -> str:
 # its language; the encoders read English). BE5 variable order of the NoRaRe columns:
 GLOSS = "CONCEPTICON_GLOSS"
 _BE5 = ("HAPPINESS", "ANGER", "SADNESS", "FEAR", "DISGUST")
+_BE6 = _BE5 + ("SURPRISE",)
+_EMO10 = _BE5 + ("ANXIETY", "SURPRISE", "CONTENTMENT", "AMUSEMENT", "SERENITY")  # formats.EMO10's order
+# Pairs of one language share words: each later pair extends the splits of every earlier one, and
+# a word table takes its part from every pair it is in, so no word is on two sides anywhere.
+_ES_PAIRS = ("es_va_be5", "es_va_be5_ferre", "es_vad_be5", "es_va_pos7", "es_be5_pos7")
+_NL_PAIRS = ("nl_va_be6", "nl_vad_be6")
+_after = lambda pairs, name: f"pair:{','.join(pairs[:pairs.index(name)])}+rule"
+_NL_SPLIT = f"pair:{','.join(_NL_PAIRS)}+rule"
+# A Spanish word table also keeps the parts the earlier tables gave their words outside every pair
+# (Ferré ∩ Hinojosa words, say): one word, one side, in every Spanish table.
+_ES_TABLES = ("stadthagen_va", "stadthagen_be5", "redondo_vad", "ferre_be5", "hinojosa_pos7")
+_es_split = lambda name: f"pair:{','.join(_ES_PAIRS + _ES_TABLES[:_ES_TABLES.index(name)])}+rule"
 _AFFTEXT = "affective_text_2007"
 
 BUNDLED: tuple[Dataset | Pair, ...] = (
@@ -122,11 +135,11 @@ BUNDLED: tuple[Dataset | Pair, ...] = (
     Dataset(name="stadthagen_va", path=_norare("StadthagenGonzalez-2017-ValenceArousal"), key="SPANISH",
             format="va", modality="words", language="es", text=GLOSS,
             columns=("SPANISH_VALENCE_MEAN", "SPANISH_AROUSAL_MEAN"), scale=(1, 9),
-            split="pair:es_va_be5+rule", split_file="words/stadthagen_va"),
+            split=_es_split("stadthagen_va"), split_file="words/stadthagen_va"),
     Dataset(name="stadthagen_be5", path=_norare("StadthagenGonzalez-2018-DiscreteEmotions"), key="SPANISH",
             format="be5", modality="words", language="es", text=GLOSS,
             columns=tuple(f"SPANISH_{v}_MEAN" for v in _BE5), scale=(1, 5),
-            split="pair:es_va_be5+rule", split_file="words/stadthagen_be5"),
+            split=_es_split("stadthagen_be5"), split_file="words/stadthagen_be5"),
     Dataset(name="riegel_va", path=_norare("Riegel-2015-AffectiveRatings"), key="POLISH",
             format="va", modality="words", language="pl", text=GLOSS,
             columns=("POLISH_VALENCE_MEAN", "POLISH_AROUSAL_MEAN"), scale=((-3, 3), (1, 5)),
@@ -151,11 +164,57 @@ BUNDLED: tuple[Dataset | Pair, ...] = (
     Dataset(name="moors_vad", path=_norare("Moors-2013-Ratings"), key="DUTCH",
             format="vad", modality="words", language="nl", text=GLOSS,
             columns=("DUTCH_VALENCE_MEAN", "DUTCH_AROUSAL_MEAN", "DUTCH_DOMINANCE_MEAN"), scale=(1, 7),
-            split="rule", split_file="words/moors_vad"),
+            split=_NL_SPLIT, split_file="words/moors_vad"),
     Dataset(name="redondo_vad", path=_norare("Redondo-2007-AffectiveRatings"), key="SPANISH",
             format="vad", modality="words", language="es", text=GLOSS,
             columns=("SPANISH_VALENCE_MEAN", "SPANISH_AROUSAL_MEAN", "SPANISH_DOMINANCE_MEAN"), scale=(1, 9),
-            split="rule", split_file="words/redondo_vad"),  # in no mapping pair: no siblings
+            split=_es_split("redondo_vad"), split_file="words/redondo_vad"),
+    # Dutch, Speed & Brysbaert 2024: valence, arousal and BE6 (BE5 + surprise) from one population,
+    # all on 1-5 (the file's metadata; valence too).
+    Dataset(name="speed_va", path=_norare("Speed-2024-Emotions"), key="DUTCH",
+            format="va", modality="words", language="nl", text=GLOSS,
+            columns=("DUTCH_VALENCE_MEAN", "DUTCH_AROUSAL_MEAN"), scale=(1, 5),
+            split=_NL_SPLIT, split_file="words/speed_va"),
+    Dataset(name="speed_be6", path=_norare("Speed-2024-Emotions"), key="DUTCH",
+            format="be6", modality="words", language="nl", text=GLOSS,
+            columns=tuple(f"DUTCH_{v}_MEAN" for v in _BE6), scale=(1, 5),
+            split=_NL_SPLIT, split_file="words/speed_be6"),
+    # Spanish, a second BE5 population (Ferré 2017) and seven positive emotions (Hinojosa 2024).
+    Dataset(name="ferre_be5", path=_norare("Ferre-2017-DiscreteEmotions"), key="SPANISH",
+            format="be5", modality="words", language="es", text=GLOSS,
+            columns=tuple(f"SPANISH_{v}_MEAN" for v in _BE5), scale=(1, 5),
+            split=_es_split("ferre_be5"), split_file="words/ferre_be5"),
+    Dataset(name="hinojosa_pos7", path=_norare("Hinojosa-2024-Emotions"), key="SPANISH",
+            format="pos7", modality="words", language="es", text=GLOSS,
+            columns=tuple(f"SPANISH_{v.upper()}_MEAN" for v in formats.POS7), scale=(1, 5),
+            split=_es_split("hinojosa_pos7"), split_file="words/hinojosa_pos7"),
+    # Single-format word sets (stage 2 only: no other format on their words).
+    Dataset(name="coso_be5", path=_norare("Coso-2023-Emotions"), key="CROATIAN",
+            format="be5", modality="words", language="hr", text=GLOSS,
+            columns=tuple(f"CROATIAN_{v}_MEAN" for v in _BE5), scale=(1, 5),
+            split="rule", split_file="words/coso_be5"),
+    # Glasgow Norms: English words, embedded by the word itself as Warriner's are.
+    Dataset(name="scott_vad", path=_norare("Scott-2019-Ratings"), key="ENGLISH",
+            format="vad", modality="words", language="en",
+            columns=("ENGLISH_VALENCE_MEAN", "ENGLISH_AROUSAL_MEAN", "ENGLISH_DOMINANCE_MEAN"), scale=(1, 9),
+            split="rule", split_file="words/scott_vad"),
+    Dataset(name="montefinese_vad", path=_norare("Montefinese-2014-AffectiveRatings"), key="ITALIAN",
+            format="vad", modality="words", language="it", text=GLOSS,
+            columns=("ITALIAN_VALENCE_ALL_MEAN", "ITALIAN_AROUSAL_ALL_MEAN", "ITALIAN_DOMINANCE_ALL_MEAN"),
+            scale=(1, 9), split="rule", split_file="words/montefinese_vad"),
+    Dataset(name="soares_vad", path=_norare("Soares-2012-AffectiveRatings"), key="PORTUGUESE",
+            format="vad", modality="words", language="pt", text=GLOSS,
+            columns=("PORTUGUESE_VALENCE_MEAN", "PORTUGUESE_AROUSAL_MEAN", "PORTUGUESE_DOMINANCE_MEAN"),
+            scale=(1, 9), split="rule", split_file="words/soares_vad"),
+    # Song 2026 rates ten emotions by female and male raters separately; the male means miss 344 of
+    # the 747 rows (amusement alone 253), so only the complete female means are declared. No mapping
+    # pair has emo10, so no codec has its head: not a stage-2 set of the shared space (a stage-2
+    # run would refuse it) until a new-format run places emo10's head (9 of its 10 variables are
+    # tied to be6/pos7 rows already).
+    Dataset(name="song_emo10", path=_norare("Song-2026-Emotions"), key="CHINESE",
+            format="emo10", modality="words", language="zh", text=GLOSS, stage2=False,
+            columns=tuple(f"CHINESE_{v}_MEAN_FEMALE" for v in _EMO10), scale=(1, 5),
+            split="rule", split_file="words/song_emo10", description="Chinese words, female raters"),
     # Texts. EmoBank's official split agrees with the headline pair's (checked when it is computed).
     Dataset(name="emobank_vad", path="emobank/emobank.csv", reader=readers.read_csv, key="id",
             format="vad", modality="texts", text="text", columns=("V", "A", "D"), scale=(1, 5),
@@ -196,6 +255,21 @@ BUNDLED: tuple[Dataset | Pair, ...] = (
     Pair(name="en_vad_be6", a="emobank_vad", b="afftext_be6", split_file="en_vad_be6",
          split="file:emotion_embeddings_splits/AffTextEB_splits.json",
          description="English headlines, EmoBank VAD ∩ SemEval-2007 Affective Text BE6"),
+    # More raters: a new language, a second Spanish BE5 population, and the seven
+    # positive emotions, each split after the pairs of its language declared before it.
+    Pair(name="nl_va_be6", a="speed_va", b="speed_be6", split_file="nl_va_be6",
+         description="Dutch words, Speed & Brysbaert 2024 VA and BE6 (one file, one population)"),
+    Pair(name="nl_vad_be6", a="moors_vad", b="speed_be6", split=_after(_NL_PAIRS, "nl_vad_be6"),
+         split_file="nl_vad_be6", description="Dutch words, Moors 2013 VAD ∩ Speed & Brysbaert 2024 BE6"),
+    Pair(name="es_va_be5_ferre", a="stadthagen_va", b="ferre_be5", split=_after(_ES_PAIRS, "es_va_be5_ferre"),
+         split_file="es_va_be5_ferre", description="Spanish words, Stadthagen-González 2017 VA ∩ Ferré 2017 BE5"),
+    Pair(name="es_vad_be5", a="redondo_vad", b="ferre_be5", split=_after(_ES_PAIRS, "es_vad_be5"),
+         split_file="es_vad_be5", description="Spanish words, Redondo 2007 VAD ∩ Ferré 2017 BE5"),
+    Pair(name="es_va_pos7", a="stadthagen_va", b="hinojosa_pos7", split=_after(_ES_PAIRS, "es_va_pos7"),
+         split_file="es_va_pos7", description="Spanish words, Stadthagen-González 2017 VA ∩ Hinojosa 2024 positive emotions"),
+    Pair(name="es_be5_pos7", a="stadthagen_be5", b="hinojosa_pos7", split=_after(_ES_PAIRS, "es_be5_pos7"),
+         split_file="es_be5_pos7",
+         description="Spanish words, Stadthagen-González 2018 BE5 ∩ Hinojosa 2024 positive emotions"),
     # Stage 2 for texts only (BsZ mapping nets, siblings): the same headlines in the BE5 view.
     Pair(name="en_vad_be5", a="emobank_vad", b="afftext_be5", split="pair:en_vad_be6+rule",
          split_file="en_vad_be5", stage1=False,

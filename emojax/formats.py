@@ -73,6 +73,20 @@ register_format(LabelFormat("vad", ("valence", "arousal", "dominance"), REGRESSI
 BE5 = ("joy", "anger", "sadness", "fear", "disgust")
 register_format(LabelFormat("be5", BE5, REGRESSION, 0.0, 1.0))
 register_format(LabelFormat("be6", BE5 + ("surprise",), REGRESSION, 0.0, 1.0))
+# Hinojosa et al. 2024's seven positive emotions (intensity 1-5 -> [0, 1]). None is tied to a basic
+# emotion: their study rates them *as* distinct from happiness, and none of them is the same concept
+# as joy (on the 501 Spanish words both studies rate, happiness correlates .62-.81 with them, the
+# seven .65-.87 with one another: related, not one concept). Tying pleasure or contentment to joy
+# would pull two directions together that the data keep apart; the space may still place them
+# near joy. Three of them are also rated by Song 2026 (below), the same concept by name.
+POS7 = ("awe", "relief", "excitement", "amusement", "pleasure", "contentment", "serenity")
+register_format(LabelFormat("pos7", POS7, REGRESSION, 0.0, 1.0))
+# Song 2026's ten emotions (1-5): BE6's six (happiness read as joy, as for every BE5 table),
+# anxiety (its own concept: not fear), and contentment, amusement, serenity tied to pos7's rows:
+# the same terms, and on the 470 concepts both studies rate (through the gloss) Song's amusement
+# and serenity correlate best with Hinojosa's amusement (.51) and serenity (.46) of the seven.
+EMO10 = BE5 + ("anxiety", "surprise", "contentment", "amusement", "serenity")
+register_format(LabelFormat("emo10", EMO10, REGRESSION, 0.0, 1.0))
 # ISEAR's seven single-label classes: the five basic emotions tie to BE5's rows.
 register_format(LabelFormat("isear7", BE5 + ("shame", "guilt"), CLASSES))
 # Ekman's six classes as GoEmotions uses them (its ekman_mapping.json): a comment may carry any

@@ -20,10 +20,9 @@ from emojax import losses, mapping_data, splits
 
 
 def _rank(x: np.ndarray) -> np.ndarray:
-  order = np.argsort(x)
-  ranks = np.empty(len(x))
-  ranks[order] = np.arange(len(x))
-  return ranks
+  """Ranks from 0, tied values sharing the mean of their ranks (as Spearman's correlation needs)."""
+  _, group, counts = np.unique(x, return_inverse=True, return_counts=True)
+  return (np.cumsum(counts) - (counts + 1) / 2)[group]
 
 
 def plausibility(model) -> dict:

@@ -518,3 +518,89 @@ def pipeline_summary(mapping_dir: str | pathlib.Path, content_dir: str | pathlib
                  f"{content['vader']['exported']['mean']:.3f} on {content['vader']['n']} words")
   lines.append(f"details: {pathlib.Path(mapping_dir) / 'results.md'}, {pathlib.Path(content_dir) / 'results.md'}")
   return "\n".join(lines)
+
+
+# ------------------------------------------------------------ leave-one-population-out transfer
+
+def _subset_stat(rows: dict, names, n_seeds: int) -> dict | None:
+  """mean ± sd over seeds of the mean over `names` of each held-out pair's two-direction mean."""
+  per_seed = [np.mean([rows[n]["pair"]["values"][s] for n in names]) for s in range(n_seeds)]
+  return mean_sd(per_seed) if names else None
+
+
+def transfer_markdown(results: dict) -> str:
+  """`emojax.transfer`'s tables: per held-out pair and direction, test r of its items mapped by a
+  codec trained without it (unconditioned) for each variant, and by per-direction nets trained on
+  the other pairs; the mean over pairs (and over the pairs a baseline exists for); in-population r."""
+  variants, held = list(results["variants"]), results["held_out"]
+  n_seeds = len(results["seeds"])
+  base = results.get("baselines")
+  cols = [*(f"v{i + 1}" for i in range(len(variants))), *(["per-direction nets"] if base else [])]
+  lines = ["# Leave-one-population-out transfer", "",
+           f"Test items of each held-out pair mapped both ways by a codec trained on the other pairs"
+           f"{' that share no dataset with it' if results.get('strict') else ''} (no dataset named); Pearson r averaged over the target's variables, mean ± sd over seeds "
+           f"{results['seeds']}. Variants:", ""]
+  lines += [f"- v{i + 1}: `{v}`" for i, v in enumerate(variants)] + [""]
+  lines += table_head("held-out pair", "direction", *cols)
+  for name in held:
+    first = results["variants"][variants[0]]["lopo"]["pairs"][name]
+    directions = [d for d in first if d not in ("pair", "skipped")]
+    for d in directions + ["pair"]:
+      cells = [_fmt(results["variants"][v]["lopo"]["pairs"][name].get(d)) for v in variants]
+      if base:
+        cells.append(_fmt(base["pairs"][name].get(d)))
+      label = d.split(":", 1)[1] if d != "pair" else "**both**"
+      lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+  with_base = [n for n in held if base and "skipped" not in base["pairs"][n]]
+  mean_all = [_fmt(results["variants"][v]["lopo"]["mean"]) for v in variants]
+  n_mapped = results["variants"][variants[0]]["lopo"]["n_pairs"]
+  lines.append(f"| **mean over {n_mapped} pairs** | | " + " | ".join(mean_all + (["–"] if base else [])) + " |")
+  if base:
+    sub = [_fmt(_subset_stat(results["variants"][v]["lopo"]["pairs"], with_base, n_seeds)) for v in variants]
+    lines.append(f"| **mean over the {len(with_base)} pairs with a baseline** | | "
+                 + " | ".join(sub + [_fmt(base["mean"])]) + " |")
+  if any("in_population" in results["variants"][v] for v in variants):
+    lines += ["", "In-population test r (trained on every pair; mean over all directions):", "",
+              *table_head("variant", "test r (as trained)", "test r (unconditioned)")]
+    for i, v in enumerate(variants):
+      ip = results["variants"][v].get("in_population")
+      if ip:
+        lines.append(f"| v{i + 1} | {_fmt(ip['test'])} | {_fmt(ip['test_unconditioned'])} |")
+  unmapped = {n: r["skipped"] for n, r in results["variants"][variants[0]]["lopo"]["pairs"].items()
+              if "skipped" in r}
+  if unmapped:
+    lines += ["", "Not mapped (a format of the pair is in no training pair): "
+              + "; ".join(f"{n} ({why})" for n, why in unmapped.items()) + "."]
+  if base:
+    skipped = [n for n in held if n not in with_base and n not in unmapped]
+    if skipped:
+      lines += ["", f"No per-direction baseline for {', '.join(skipped)}: no other pair is rated in "
+                    f"their two formats (only the shared space maps them)."]
+  return "\n".join(lines) + "\n"
+
+
+def transfer_summary(results: dict) -> str:
+  """launch/transfer.py's closing lines: LOPO mean per variant (and the baselines')."""
+  lines = [f"LOPO mean r over {len(results['held_out'])} held-out pairs:"]
+  for v, entry in results["variants"].items():
+    ip = entry.get("in_population")
+    lines.append(f"  {v}: {_fmt(entry['lopo']['mean'])}"
+                 + (f" (in-population test r {_fmt(ip['test'])})" if ip else ""))
+  if results.get("baselines"):
+    lines.append(f"  per-direction nets on the other pairs: {_fmt(results['baselines']['mean'])} "
+                 f"(over the pairs they exist for)")
+  return "\n".join(lines)
+
+
+def new_format_codec_markdown(results: dict) -> str:
+  """`emojax.transfer.new_format_run`: per direction of the new format's pairs, test r of the format
+  learned onto a frozen codec that never saw it, and of per-direction nets trained on those pairs."""
+  base = results.get("baseline", {})
+  lines = [f"# New format `{results['format']}` onto a frozen codec", "",
+           f"Frozen codec trained on {', '.join(results['frozen_pairs'])}; new head + label encoder "
+           f"learned on the format's pairs; test Pearson r (mean over the target's variables), mean ± sd "
+           f"over seeds {results['seeds']}.", "",
+           *table_head("direction", "new format on the frozen codec", "per-direction nets")]
+  for name, stat in results["new_format"].items():
+    lines.append(f"| {name} | {_fmt(stat)} | {_fmt(base.get(name))} |")
+  return "\n".join(lines) + "\n"

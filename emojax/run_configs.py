@@ -72,13 +72,14 @@ class ContentConfig:
   stage1: str = "checkpoints/mapping"  # stage-1 workdir (relative: to the current directory)
   datasets: tuple[str, ...] = datasets_lib.names("words")
   conditions: tuple[str, ...] = CONDITIONS
-  vectors: str = "glove50"  # words: glove50 | spacy300
+  vectors: str = "glove50"  # words: glove50 | spacy300 | minilm_l0..6 | "+"-joined (content_data.word_features)
   encoder: EncoderConfig = EncoderConfig()
   learning_rate: float = 1e-3
+  weight_decay: float = 0.0  # > 0: AdamW with this decoupled decay (0 = Adam, the paper's)
   batch_size: int = 128
   epochs: int = 70  # best dev epoch is kept
   seeds: tuple[int, ...] = (0, 1, 2)
-  augment: tuple[str, ...] = ("va:be5", "vad:be5", "be5:vad")  # dataset format:synthetic format
+  augment: tuple[str, ...] = ("va:be5", "vad:be5", "be5:vad", "be6:vad", "pos7:va")  # dataset format:synthetic format
   aug_weight: float = 1.0
   mapping_epochs: int = 50  # BsZ per-direction mapping nets (the stage-1 baselines' schedule)
   mapping_batch_size: int = 32
@@ -103,8 +104,8 @@ class ContentConfig:
 config_lib.declare(
     ContentConfig,
     {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
-     "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "epochs": POSITIVE_INT, "seeds": SEEDS,
-     "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
+     "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
+     "epochs": POSITIVE_INT, "seeds": SEEDS, "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
      "max_groups": POSITIVE_INT, "checkpoint_every": POSITIVE_INT, "max_length": POSITIVE_INT,
      "max_items": COUNT, "num_devices": COUNT, "batch_shards": POSITIVE_INT, "grad_accum": POSITIVE_INT})
 # (how batch_size splits over grad_accum and batch_shards: train_content.check_config, with the names)

@@ -8,9 +8,12 @@ A declaration's `split` (`emojax.datasets`) is one of:
   as the raw file writes keys (a pair's: as its second dataset's file does); items it does not list
   are left out;
 - `"pair:<name>"`: a mapping pair's split, for the items the pair has; others are left out;
+  `"pair:<a>,<b>,..."` takes each item's part from every listed declaration that has it (pairs, or
+  word tables declared before: they must agree);
 - `"<file or pair>+rule"`: items listed keep their part, the other items follow the rule
-  (`extend_split`). This is how the Imbir∩Wierzba words inherit the Riegel∩Wierzba split and how
-  the word and text datasets inherit the mapping pairs' test items.
+  (`extend_split`). This is how the Imbir∩Wierzba words inherit the Riegel∩Wierzba split, how
+  each later Spanish or Dutch pair extends every earlier pair of its language (so no word is on
+  two sides of any two pairs) and how the word and text datasets inherit the mapping pairs' test items.
 A dataset in a mapping pair must put the pair's items where the pair does (checked when computed).
 The committed split files under `emojax/data/splits/` (a declaration's `split_file`) are written by
 `python -m emojax.splits`, the one writer, and checked against their rule by the tests. Your own
@@ -129,13 +132,26 @@ def compute(name: str | datasets.Dataset | datasets.Pair) -> dict[str, list[str]
       raise ValueError(f"dataset {decl.name!r}: column {arg!r} holds {odd}, not only {list(PARTS)}")
     split = {p: [k for k in items if parts[k] == p] for p in PARTS}
   else:
-    base = _from_file(decl, arg, items) if kind == "file" else split_of(arg)
+    base = _from_file(decl, arg, items) if kind == "file" else merged_pair_splits(arg.split(","))
     known = set(items)
     split = extend_split(base, items) if extended else {p: [k for k in base[p] if k in known]
                                                         for p in PARTS}
   if isinstance(decl, datasets.Dataset):
     _check_pairs(decl, split)
   return split
+
+
+def merged_pair_splits(pair_names) -> dict[str, list[str]]:
+  """The parts of every item of the named declarations' splits (pairs, or tables whose split is
+  settled); an item two of them put on different sides is an error (a test word would leak)."""
+  part, origin = {}, {}
+  for name in pair_names:
+    for item, p in part_of(split_of(name)).items():
+      if part.setdefault(item, p) != p:
+        raise ValueError(f"{origin[item]} and {name} put {item!r} in {part[item]} and {p}: split "
+                         f"the later one with 'pair:{origin[item]},...+rule'")
+      origin.setdefault(item, name)
+  return {p: [i for i, q in part.items() if q == p] for p in PARTS}
 
 
 def _check_pairs(ds: datasets.Dataset, split: Mapping[str, list[str]]) -> None:

@@ -57,12 +57,12 @@ def text_features(texts: Sequence[str], max_length: int = 128, *, show_progress:
   Empty / whitespace-only strings raise a ValueError naming the item (from `bert.tokenize`)."""
   from emojax.encoders import bert
   enc = _encoder(max_length)
-  truncated = bert.tokenize(texts, max_length, tokenizer=enc.tokenizer).truncated_B
-  if notice is not None and truncated.any():
-    notice.append(int(truncated.sum()))
+  tokens = bert.tokenize(texts, max_length, tokenizer=enc.tokenizer)  # once: also what is cut
+  if notice is not None and tokens.truncated_B.any():
+    notice.append(int(tokens.truncated_B.sum()))
   chunk = EXTRACT_BATCH * 16
   if len(texts) <= chunk:
-    return enc.embed(list(texts), batch_size=EXTRACT_BATCH, normalize=NORMALIZE)
+    return enc.embed_tokens(tokens, batch_size=EXTRACT_BATCH, normalize=NORMALIZE)
   # Long lists: chunks in length order (few compiled shapes per chunk), with rate and ETA.
   order = np.argsort([len(t) for t in texts], kind="stable")
   out = np.zeros((len(texts), enc.config.hidden_size), np.float32)

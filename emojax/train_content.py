@@ -48,7 +48,7 @@ import numpy as np
 import optax
 
 from emojax import baselines, checkpoint, codec, content_data, datasets, formats, image_data, layers, loop, mapping_data, metrics
-from emojax import mesh as mesh_lib, progress, report, splits, train_mapping
+from emojax import mesh as mesh_lib, probe, progress, report, splits, train_mapping
 from emojax import api, config as config_lib, pretrained
 from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
 from emojax.content_model import ContentEncoder, encoder_module, exported_params
@@ -228,11 +228,18 @@ def make_predict(module: ContentEncoder, packing: codec.Packing):
   return predict
 
 
+def optimizer(cfg: ContentConfig) -> optax.GradientTransformation:
+  """Adam (the paper's), or AdamW when `weight_decay` > 0."""
+  if cfg.weight_decay:
+    return optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
+  return optax.adam(cfg.learning_rate)
+
+
 def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Packing,
                   mesh: jax.sharding.Mesh, num_slots: int, max_steps: int):
   """Compiled (state, runs, frozen, pool, epoch) -> (state, metrics) for every run of a group:
   one shuffled pass per run (max_steps steps, the run's own count active), then dev + best."""
-  tx = optax.adam(cfg.learning_rate)
+  tx = optimizer(cfg)
   predict = make_predict(module, packing)
   B, K = cfg.batch_size, cfg.grad_accum
   batch_sharded = batch_shards_of(mesh) > 1
@@ -358,7 +365,7 @@ def init_params(module: ContentEncoder, dim: int, keys_R):
 
 
 def init_state(cfg: ContentConfig, module: ContentEncoder, dim: int, keys_R):
-  tx = optax.adam(cfg.learning_rate)
+  tx = optimizer(cfg)
   params = init_params(module, dim, keys_R)
   return {"params": params, "opt": jax.vmap(tx.init)(params),
           "best": jax.tree.map(jnp.copy, params),  # own buffers: the state is donated
@@ -373,7 +380,8 @@ def _group_digest(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, pool: P
   (a longer rerun resumes; a rerun with nothing left to train only re-evaluates)."""
   digest = hashlib.sha256(json.dumps(
       [[(r.name, r.seed) for r in runs], fingerprint, config_lib.to_dict(cfg.encoder),
-       cfg.learning_rate, cfg.batch_size, cfg.augment, cfg.aug_weight]).encode())
+       cfg.learning_rate, cfg.batch_size, cfg.augment, cfg.aug_weight]
+      + ([cfg.weight_decay] if cfg.weight_decay else [])).encode())  # Adam runs keep their digest
   for array in (*pool.arrays.values(), arrays["train"], arrays["dev"]):
     digest.update(np.ascontiguousarray(array).tobytes())
   return digest.hexdigest()[:12]
@@ -631,10 +639,39 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     extra["vader"] = vader_check(cfg, data, by_label, encoder_module(
         cfg.encoder, stage1.config.codec.embedding_dim), frozen, packing, cache)
   tick("export, VADER", t0)
+  t0 = time.perf_counter()
+  extra["ridge"] = ridge_rows(data)
+  tick("ridge probe", t0)
   extra["timing"] = {"wall_s": time.perf_counter() - t_start, "phases": phases,
                      "device": f"{mesh.size} x {jax.devices()[0].device_kind}",
                      "runs": len(runs), "groups": len(groups), "group_sizes": [len(g) for g in groups]}
   results = report.content_results(cfg, records, data, siblings, mlt_groups(list(data)), extra)
   if mesh_lib.is_writer():
-    report.write(workdir, results, report.content_markdown(results))
+    report.write(workdir, results, report.content_markdown(results) + ridge_markdown(results["ridge"]))
   return results
+
+
+def ridge_rows(data: dict[str, content_data.ContentData]) -> dict:
+  """The linear bar on the same features and split: `probe.ridge_probe` per regression dataset
+  (penalty chosen on dev), test and dev mean r, and their means over the datasets."""
+  rows = {}
+  for name, d in data.items():
+    if formats.get_format(d.format).kind != formats.REGRESSION or min(map(len, d.y.values())) < 2:
+      continue
+    r = probe.ridge_probe(d.x, d.y)
+    rows[name] = {"test": r["test_mean"], "dev": r["dev_mean"], "alpha": r["alpha"]}
+  out = {"rows": rows}
+  if rows:
+    out["mean"] = {p: float(np.mean([v[p] for v in rows.values()])) for p in ("test", "dev")}
+  return out
+
+
+def ridge_markdown(ridge: dict) -> str:
+  if not ridge.get("rows"):
+    return ""
+  lines = ["", "", "Ridge probe on the same features and split (`emojax.probe.ridge_probe`: penalty "
+           "chosen on dev, fitted on train), mean Pearson r over each dataset's variables:", "",
+           "| dataset | ridge test | ridge dev | penalty |", "|---|---|---|---|"]
+  lines += [f"| {n} | {v['test']:.3f} | {v['dev']:.3f} | {v['alpha']:g} |" for n, v in ridge["rows"].items()]
+  lines.append(f"| **mean** | **{ridge['mean']['test']:.3f}** | {ridge['mean']['dev']:.3f} | |")
+  return "\n".join(lines) + "\n"

@@ -9,7 +9,9 @@ workdir resumes its run if the config is the same and is refused otherwise (`--r
 over). `main` runs a launcher: a user error is one line `error: ...` and exit 2, Ctrl-C stops the
 run (the last checkpoint whole) with exit 130. The JAX persistent compilation cache lives under
 `checkpoints/.jax_cache` (override with JAX_COMPILATION_CACHE_DIR) so a second run skips most
-compilation.
+compilation. `trainer` is the one table from a config's type to the library function that trains
+it, `train` the one flow from config file to results (launch/train.py, which `emojax train` runs),
+and `config_help` lists a config's fields with their defaults, allowed values and help.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import argparse
 import os
 import pathlib
 import sys
+from collections.abc import Callable
+from typing import NamedTuple
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python launch/x.py` from a checkout, no install needed
@@ -133,9 +137,7 @@ def configure(args, title: str, given: list[str] | None = None, kind: type | Non
   the trainer's own check of names, whose ValueError or KeyError is a user error too), announced in
   the header. `kind`: the config class this launcher runs; another is an error naming the file."""
   from emojax import config
-  if kind is not None and not isinstance(args.base, kind):
-    raise SystemExit(f"--config={args.config} gives a {type(args.base).__name__}; this launcher runs "
-                     f"a {kind.__name__}")
+  check_kind(args, kind)
   cfg = config.override(args.base, overrides(args) if given is None else given)
   config.validate(cfg)
   if check is not None:
@@ -149,6 +151,13 @@ def configure(args, title: str, given: list[str] | None = None, kind: type | Non
     shown = args.config
   header(f"{title} ({shown})", cfg, args.workdir)
   return cfg
+
+
+def check_kind(args, kind: type | None) -> None:
+  """A launcher that runs one config class (`kind`) refuses a config file of another."""
+  if kind is not None and not isinstance(args.base, kind):
+    raise SystemExit(f"--config={args.config} gives a {type(args.base).__name__}; this launcher runs "
+                     f"a {kind.__name__}")
 
 
 def check_writable(workdir) -> None:
@@ -205,3 +214,142 @@ def header(title: str, cfg, workdir) -> None:
   devices = jax.devices()
   print(f"== {title} ==\nworkdir: {workdir}\ndevices: {len(devices)} x {devices[0].platform} "
         f"({devices[0].device_kind}), {jax.process_count()} process(es)\nconfig: {cfg}", flush=True)
+
+
+# ------------------------------------------------------------------------- one dispatch, one flow
+
+class Trainer(NamedTuple):
+  """What trains one kind of config: the run header's title, the library function, the closing
+  summary of its results, and the trainer's own check of the config's names (or None)."""
+
+  title: str
+  run: Callable
+  summary: Callable
+  check: Callable | None
+  stage: str  # "stage 1", "stage 2" or "new format"
+
+
+def trainer(cfg) -> Trainer:
+  """The one table from a config's type to the library function that trains it: stage 1
+  (MappingConfig), stage 2 on frozen features (ContentConfig: words, texts, images), full
+  fine-tuning (FinetuneConfig, FinetuneImageConfig), new label formats (NewFormatConfig), and the
+  stage-1 transfer studies (TransferConfig, NewFormatCodecConfig)."""
+  from emojax import config, datasets, report, run_configs
+  if isinstance(cfg, run_configs.MappingConfig):
+    from emojax import train_mapping
+    return Trainer("emojax stage 1: emotion codec", train_mapping.run, report.mapping_summary, None,
+                   "stage 1")
+  if isinstance(cfg, run_configs.FinetuneConfig):
+    from emojax import finetune_text
+    return Trainer("emojax stage 2: texts, full fine-tuning", finetune_text.run,
+                   report.text_finetune_summary, finetune_text.check_config, "stage 2")
+  if isinstance(cfg, run_configs.FinetuneImageConfig):
+    from emojax import finetune_image
+    return Trainer("emojax stage 2: images, full fine-tuning", finetune_image.run,
+                   report.image_finetune_summary, finetune_image.check_config, "stage 2")
+  if isinstance(cfg, run_configs.ContentConfig):
+    from emojax import train_content
+    return Trainer(f"emojax stage 2: {cfg.modality}", train_content.run, report.content_summary,
+                   train_content.check_config, "stage 2")
+  from emojax import new_format
+  if isinstance(cfg, new_format.NewFormatConfig):
+    names = lambda c: [datasets.get_dataset(name, "texts", classes=True) for name in c.datasets]
+    return Trainer("emojax: new label formats onto a frozen space", new_format.run,
+                   report.new_format_summary, names, "new format")
+  from emojax import transfer
+  if isinstance(cfg, transfer.TransferConfig):
+    return Trainer("emojax: leave-one-population-out transfer", transfer.run,
+                   report.transfer_summary, transfer.check_config, "stage 1 study")
+  if isinstance(cfg, transfer.NewFormatCodecConfig):
+    return Trainer("emojax: a new format onto a frozen codec", transfer.new_format_run,
+                   report.new_format_codec_markdown, None, "stage 1 study")
+  raise config.ConfigError(f"get_config() returns a {type(cfg).__name__}; emojax trains a "
+                           f"MappingConfig, ContentConfig, FinetuneConfig, FinetuneImageConfig, "
+                           f"NewFormatConfig, TransferConfig or NewFormatCodecConfig "
+                           f"(emojax.run_configs, emojax.new_format, emojax.transfer)")
+
+
+def train(args, path: str | None = None, given: list[str] | None = None, kind: type | None = None) -> None:
+  """The one training flow after `setup`: the config file read (its DATASETS declared), the
+  workdir checked, the config built and checked by its trainer (`trainer`), trained (resuming a
+  run of the same config; --restart starts over) and summarised. `kind`: the config class a
+  launcher runs (another is an error naming the file)."""
+  read_config(args, path)
+  check_writable(args.workdir)
+  check_kind(args, kind)
+  t = trainer(args.base)
+  cfg = configure(args, t.title, given, check=t.check)
+  results = t.run(cfg, args.workdir, restart=args.restart)
+  report(f"{t.summary(results)}\nresults: {args.workdir}/results.md")
+
+
+# ------------------------------------------------------------------------------ config help
+
+def field_help(cls: type) -> dict[str, str]:
+  """The comment on the line of each field of a config dataclass (its one-line help), where there
+  is one: `epochs: int = 70  # best dev epoch is kept` -> {"epochs": "best dev epoch is kept"}."""
+  import inspect
+  import io
+  import tokenize
+  try:
+    source = inspect.getsource(cls)
+  except (OSError, TypeError):
+    return {}
+  out, field = {}, None
+  for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+    if tok.type == tokenize.NL or tok.type == tokenize.NEWLINE:
+      field = None
+    elif tok.type == tokenize.NAME and field is None and tok.start[1] == 2:  # a field's name
+      field = tok.string
+    elif tok.type == tokenize.COMMENT and field is not None and field not in out:
+      out[field] = tok.string.lstrip("# ").strip()
+  return out
+
+
+TYPE_SAYS = {str: "text", bool: "true or false", tuple: "a list", int: "an integer", float: "a number"}
+
+
+def describe(base, cfg=None, prefix: str = "") -> list[tuple[str, str, str, str]]:
+  """(name, value, allowed values, help) of every field of a config, nested ones by dotted name:
+  the value is `base`'s (the config file's default), followed by ` -> now` where `cfg` (with the
+  command line's overrides) differs; allowed values as the class declares them (`config.declare`)."""
+  import dataclasses
+  from emojax import config
+  cfg = base if cfg is None else cfg
+  ranges = config.declared(type(base))
+  helps = field_help(type(base))
+  rows = []
+  for f in dataclasses.fields(base):
+    value, now = getattr(base, f.name), getattr(cfg, f.name)
+    if dataclasses.is_dataclass(value):
+      rows += describe(value, now, f"{prefix}{f.name}.")
+      continue
+    shown = config.show(value) if value != "" else '""'
+    if now != value:
+      shown += f" -> {config.show(now) if now != '' else chr(34) * 2}"
+    allowed = ranges[f.name].says if f.name in ranges else TYPE_SAYS.get(type(value), "any value")
+    rows.append((prefix + f.name, shown, allowed, helps.get(f.name, "")))
+  return rows
+
+
+def config_help(args, given: list[str]) -> str:
+  """`--help` with a config: every field of the run's config with its default, the values it
+  takes and its help, as `name=value` overrides name them."""
+  from emojax import config
+  module = config.load_file(config_file(args.config))
+  base = module.get_config()
+  try:
+    cfg = config.override(base, given)
+  except config.ConfigError:
+    cfg = base
+  rows = describe(base, cfg)
+  width = max(len(f"{n}={v}") for n, v, _, _ in rows)
+  width = min(width, 48)
+  lines = [f"{type(base).__name__} of {config_file(args.config)} ({trainer(base).stage}); every "
+           f"field, with its default, can be set as name=value:"]
+  for name, value, allowed, text in rows:
+    left = f"  {name}={value}"
+    right = allowed + (f"; {text}" if text else "")
+    pad = " " * (width + 4)  # a value too long for its column puts the rest on the next line
+    lines.append(f"{left:<{width + 2}}  {right}" if len(left) <= width + 2 else f"{left}\n{pad}{right}")
+  return "\n".join(lines)

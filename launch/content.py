@@ -48,20 +48,17 @@ def choose_config(args) -> tuple[str, list[str]]:
   return str(common.ROOT / "configs" / f"{name}.py"), overrides
 
 
-def trainer(cfg):
-  """(title, run, closing lines, check of the config's names) of the library function that trains
-  this kind of config."""
-  from emojax import finetune_image, finetune_text, report, run_configs, train_content
-  if isinstance(cfg, run_configs.FinetuneConfig):
-    return ("texts, full fine-tuning", finetune_text.run, report.text_finetune_summary,
-            finetune_text.check_config)
-  if isinstance(cfg, run_configs.FinetuneImageConfig):
-    return ("images, full fine-tuning", finetune_image.run, report.image_finetune_summary,
-            finetune_image.check_config)
-  if isinstance(cfg, run_configs.ContentConfig):
-    return cfg.modality, train_content.run, report.content_summary, train_content.check_config
-  raise SystemExit(f"a {type(cfg).__name__} is not a stage-2 config (stage 1: launch/mapping.py, "
-                   f"new formats: launch/new_format.py)")
+def trainer(cfg) -> common.Trainer:
+  """common.trainer's entry for this stage-2 config; any other kind of config is refused here."""
+  from emojax import config
+  try:
+    found = common.trainer(cfg)
+  except config.ConfigError:
+    found = None
+  if found is None or found.stage != "stage 2":
+    raise SystemExit(f"a {type(cfg).__name__} is not a stage-2 config (stage 1: launch/mapping.py, "
+                     f"new formats: launch/new_format.py)")
+  return found
 
 
 def main() -> None:
@@ -71,10 +68,10 @@ def main() -> None:
   path, overrides = choose_config(args)
   common.read_config(args, path)
   common.check_writable(args.workdir)
-  title, run, summary, check = trainer(args.base)
-  cfg = common.configure(args, f"emojax stage 2: {title}", overrides, check=check)
-  results = run(cfg, args.workdir, restart=args.restart)
-  common.report(f"{summary(results)}\nresults: {args.workdir}/results.md")
+  found = trainer(args.base)
+  cfg = common.configure(args, found.title, overrides, check=found.check)
+  results = found.run(cfg, args.workdir, restart=args.restart)
+  common.report(f"{found.summary(results)}\nresults: {args.workdir}/results.md")
 
 
 if __name__ == "__main__":

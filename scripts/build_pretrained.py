@@ -11,7 +11,7 @@ configs/words.py, texts.py and images.py against it, each exporting the best-dev
 codec by the name "codec" and its fingerprint; `emojax.pretrained.locate` finds it by the
 fingerprint) and writes each `MODEL_CARD.md`: data and licences, config, seed, the test scores
 recomputed from the shipped model next to the training run's and the paper's, the command, machine
-and date. Models whose data forbid redistribution (ISEAR) are refused. The same seed on the same
+and date, and each stage-2 model's `calibration.json` (`emojax.calibration`). Models whose data forbid redistribution (ISEAR) are refused. The same seed on the same
 machine gives the same weights: each card and the closing lines give a digest of the parameter
 arrays. Features are cached content-addressed in --feature-cache (MiniLM over 11k texts takes
 minutes; the cache never changes a number). On the CPU by default (--accelerator).
@@ -166,6 +166,17 @@ def ship(root: pathlib.Path, out: pathlib.Path) -> None:
     log(f"shipped {dest.name}: {dest} ({size_of(dest) / 1e6:.2f} MB)")
 
 
+def calibrate(out: pathlib.Path, cache: pathlib.Path) -> None:
+  """calibration.json beside each shipped stage-2 model: the statistics of its predictions on its
+  own training items (`emojax.calibration`), so `predict(..., calibrated=True)` computes nothing."""
+  import emojax
+  from emojax import calibration
+  for name, _, _ in STAGES:
+    if name != CODEC_NAME:
+      path = calibration.write(emojax.load(out / name), cache_dir=cache / name)
+      log(f"calibrated {name}: {path}")
+
+
 def size_of(path: pathlib.Path) -> int:
   return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -289,10 +300,11 @@ SUMMARY = {
     "codec": "The emotion codec (stage 1): per-format label encoders into a 100-d emotion space and "
              "bias-free per-format heads. Translates labels between formats (`map_labels`), embeds "
              "labels (`embed_labels`) and decodes embeddings (`decode_embeddings`).",
-    "words": "English words into the emotion space (stage 2): GloVe 6B 50-d vectors through a small "
-             "MLP, read out by the codec's frozen heads in every format it knows.",
+    "words": "English words into the emotion space (stage 2): GloVe 6B 50-d vectors joined to "
+             "MiniLM-L6's layer 4 reading the word alone, through a small MLP, read out by the "
+             "codec's frozen heads in every format it knows.",
     "texts": "English sentences and short texts into the emotion space (stage 2): frozen MiniLM-L6 "
-             "mean-pooled features through one Dense layer, read out by the codec's frozen heads.",
+             "mean-pooled features through a hidden layer of 256, read out by the codec's frozen heads.",
     "images": "Images into the emotion space (stage 2): frozen MobileNetV2 pooled features through "
               "one Dense layer, read out by the codec's frozen heads (trained on BASS silhouettes: "
               "expect little on photographs).",
@@ -464,6 +476,7 @@ def main() -> None:
                                              args.accelerator)
     out.mkdir(parents=True, exist_ok=True)
     ship(root, out)
+    calibrate(out, pathlib.Path(args.feature_cache).resolve())
     digests = write_cards(root, out, seconds, command)
   finally:
     if not args.keep and not args.root:

@@ -1,6 +1,6 @@
 """Stage-1 ablation: what closes the gap between the shared codec and per-direction baselines.
 
-  .venv/bin/python scripts/mapping_ablation.py [--seeds=0,1,2] [--out=checkpoints/ablation]
+  .venv/bin/python scripts/mapping_ablation.py [--seeds=0,1,2] [--out=checkpoints/ablation] [--pairs=a,b,...]
 
 Runs launch/mapping.py once per variant (each with 3 seeds, same data and splits) and writes
 <out>/ablation.md: test mean r of the codec (and, for conditioned models, without naming the
@@ -32,6 +32,7 @@ def main():
   p.add_argument("--seeds", default="0,1,2")
   p.add_argument("--out", default=str(ROOT / "checkpoints" / "ablation"))
   p.add_argument("--only", default=None, help="variant names separated by ;")
+  p.add_argument("--pairs", default="", help="mapping pairs, comma-separated (default: every bundled pair)")
   args = p.parse_args()
   out = pathlib.Path(args.out)
   rows = []
@@ -40,7 +41,7 @@ def main():
     workdir = out / name.replace(" ", "_").replace(",", "")
     start = time.perf_counter()
     cmd = [sys.executable, str(ROOT / "launch" / "mapping.py"), f"--workdir={workdir}",
-           f"--seeds={args.seeds}", *VARIANTS[name]]
+           f"--seeds={args.seeds}", *VARIANTS[name], *([f"pairs={args.pairs}"] if args.pairs else [])]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     res = json.loads((workdir / "results.json").read_text())

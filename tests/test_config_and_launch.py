@@ -1,5 +1,6 @@
 """Config overrides, the experiments' config files and launcher flags: parsing, defaults, clear errors."""
 
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -8,7 +9,7 @@ import sys
 import pytest
 
 from emojax import config, finetune_image, finetune_text, new_format
-from emojax import train_content, train_mapping
+from emojax import train_content, train_mapping, transfer
 from emojax.conditions import TRAINED
 from emojax.content_model import EncoderConfig
 from emojax.run_configs import ContentConfig, FinetuneConfig, FinetuneImageConfig, MappingConfig
@@ -16,9 +17,11 @@ from emojax.run_configs import ContentConfig, FinetuneConfig, FinetuneImageConfi
 from conftest import launcher_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CONFIGS = {"stage1": MappingConfig, "paper_codec": MappingConfig, "words": ContentConfig,
-           "texts": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
-           "images_finetune": FinetuneImageConfig, "new_formats": new_format.NewFormatConfig}
+CONFIGS = {"stage1": MappingConfig, "paper_codec": MappingConfig, "conditioned_codec": MappingConfig,
+           "words": ContentConfig, "words_paper": ContentConfig, "texts": ContentConfig,
+           "texts_paper": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
+           "images_finetune": FinetuneImageConfig, "new_formats": new_format.NewFormatConfig,
+           "transfer": transfer.TransferConfig, "new_format_codec": transfer.NewFormatCodecConfig}
 
 
 def test_overrides_parse_by_declared_type():
@@ -70,7 +73,7 @@ def test_every_config_file_loads_and_names_its_command_and_result():
     assert type(module.get_config()) is kind, name
     doc = " ".join(module.__doc__.split())
     assert "python launch/" in doc and "Expected (test split" in doc, name  # the command, the result
-  assert config.from_file(ROOT / "configs" / "words.py", ["seeds=4", "encoder.hidden=8"]) == ContentConfig(
+  assert config.from_file(ROOT / "configs" / "words_paper.py", ["seeds=4", "encoder.hidden=8"]) == ContentConfig(
       stage1=str(ROOT / "checkpoints" / "mapping"), seeds=(4,), encoder=EncoderConfig(hidden=(8,)))
   with pytest.raises(FileNotFoundError, match="config file"):
     config.load_file(ROOT / "configs" / "nope.py")
@@ -82,11 +85,16 @@ def test_config_files_hold_the_launchers_defaults():
   stage1 = str(ROOT / "checkpoints" / "mapping")
   assert _file("stage1") == MappingConfig()
   assert _file("paper_codec") == MappingConfig(seeds=(0, 1, 2), condition_on_dataset=False)
-  assert _file("words") == ContentConfig(stage1=stage1) and len(ContentConfig().datasets) == 10
-  assert _file("texts") == ContentConfig(
+  assert _file("conditioned_codec") == MappingConfig()  # the default, by its own name
+  assert _file("words_paper") == ContentConfig(stage1=stage1) and len(ContentConfig().datasets) == 18
+  assert _file("words") == ContentConfig(stage1=stage1, vectors="glove50+minilm_l4", batch_size=32)
+  texts_paper = ContentConfig(
       modality="texts", stage1=stage1, datasets=("emobank_vad", "afftext_be5"),
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, epochs=40, learning_rate=3e-4,
       export="emobank_vad:Aug", vader=False)
+  assert _file("texts_paper") == texts_paper
+  assert _file("texts") == dataclasses.replace(
+      texts_paper, encoder=EncoderConfig(hidden=(256,), dropout=(0.1, 0.3)), weight_decay=10.0)
   assert _file("texts").learning_rate == finetune_text.BSZ_LEARNING_RATE  # fine-tuning's BsZ nets
   assert _file("images") == ContentConfig(
       modality="images", stage1=stage1, datasets=("bass_us_va", "bass_ch_va"), conditions=TRAINED,

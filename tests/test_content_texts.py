@@ -119,11 +119,14 @@ def test_load_embeds_and_predicts_texts(texts_run):
   be5 = model.predict_array(texts, "be5", modality="texts")
   assert vad.shape == (3, 3) and be5.shape == (3, 5)
   # By hand with numpy from the saved parameters, not through decode_embeddings(embed(x)): MiniLM
-  # pooled features -> Dense 100 ("embed"; the texts encoder has no hidden layer) -> head rows.
-  dense = {k: np.asarray(v, np.float64) for k, v in model.encoder_params["embed"].items()}
-  assert set(model.encoder_params) == {"embed"}
+  # pooled features -> Dense 256 -> LeakyReLU ("Dense_0", configs/texts.py) -> Dense 100 ("embed")
+  # -> head rows.
+  p = {k: {n: np.asarray(a, np.float64) for n, a in v.items()} for k, v in model.encoder_params.items()}
+  assert set(p) == {"Dense_0", "embed"} and p["Dense_0"]["kernel"].shape == (384, 256)
   x = np.asarray(text_data.text_features(texts, model.content_meta["feature"]["max_length"]), np.float64)
-  e_hand = x @ dense["kernel"] + dense["bias"]
+  z = x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+  h = np.where(z > 0, z, model.content_config.encoder.leaky_slope * z)
+  e_hand = h @ p["embed"]["kernel"] + p["embed"]["bias"]
   np.testing.assert_allclose(e, e_hand, atol=1e-4)
   bank = np.asarray(model.params["bank"], np.float64)
   for fmt, got in (("vad", vad), ("be5", be5)):

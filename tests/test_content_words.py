@@ -48,7 +48,8 @@ def test_sibling_tables_agree_on_shared_words():
 
 def test_groups_and_siblings_come_from_the_mapping_pairs():
   assert datasets.sibling_groups(datasets.names("words")) == [
-      ("stadthagen_va", "stadthagen_be5"), ("riegel_va", "wierzba_be5", "imbir_vad"), GERMAN]
+      ("stadthagen_va", "stadthagen_be5", "redondo_vad", "ferre_be5", "hinojosa_pos7"),
+      ("riegel_va", "wierzba_be5", "imbir_vad"), GERMAN, ("moors_vad", "speed_va", "speed_be6")]
   assert datasets.sibling_groups(["warriner_vad", "moors_vad"]) == []
 
 

@@ -146,12 +146,13 @@ def test_lookup_of_an_unknown_name_names_the_known_ones():
 
 
 def test_registry_views():
-  assert datasets.names("words")[:2] == ("warriner_vad", "stadthagen_va") and len(datasets.names("words")) == 10
+  assert datasets.names("words")[:2] == ("warriner_vad", "stadthagen_va") and len(datasets.names("words")) == 18
   assert datasets.names("texts") == ("emobank_vad", "afftext_be5")  # afftext_be6 feeds a pair only
   assert datasets.names("images") == ("bass_us_va", "bass_ch_va")
   assert datasets.names(classes=True) == ("isear", "goemotions_ekman")
   assert mapping_data.DEFAULT_PAIRS == datasets.pair_names(stage1=True) == (
-      "es_va_be5", "pl_va_be5", "pl_vad_be5", "de_vad_be5", "en_vad_be6")
+      "es_va_be5", "pl_va_be5", "pl_vad_be5", "de_vad_be5", "en_vad_be6", "nl_va_be6", "nl_vad_be6",
+      "es_va_be5_ferre", "es_vad_be5", "es_va_pos7", "es_be5_pos7")
   assert datasets.rater_groups() == [("bass_us_va", "bass_ch_va")]
   assert datasets.get_pair("pl_vad_be5").formats == ("vad", "be5")
 

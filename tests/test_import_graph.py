@@ -25,19 +25,22 @@ LAYERS = {
     "datasets": "data", "readers": "data", "splits": "data", "mapping_data": "data",
     "content_data": "data", "text_data": "data", "image_data": "data", "new_format_data": "data",
     "encoders": "data", "encoders.bert": "data", "encoders.mobilenet": "data",
-    "encoders.word_vectors": "data",
+    "encoders.word_vectors": "data", "encoders.word_encoder": "data",
     # model: the math of the networks and losses, their building blocks, the run configs a model
     # records, export/import of parameters, the paper's numbers and the results tables
     "codec": "model", "losses": "model", "metrics": "model", "layers": "model",
     "conditions": "model", "paper": "model", "report": "model", "checkpoint": "model",
     "content_model": "model", "format_head": "model", "run_configs": "model",
+    "probe": "model",  # the ridge probe (linear read-out of frozen features)
+    "geometry": "model", "stats": "model",  # head-row geometry; bootstrap intervals of findings
     # trained model: `emojax.load` and the model objects it returns. Below training because the
     # trainers read their frozen stage-1 / stage-2 models through it; it imports no trainer.
     "api": "trained model", "emojax": "trained model",
     # the pretrained models shipped in the package, by name (api.load resolves names through it)
     "pretrained": "trained model",
+    "calibration": "trained model",  # the calibrated strongest emotion of a trained model
     # training: the one host loop and every trainer on it
-    "loop": "training", "train_mapping": "training", "baselines": "training",
+    "loop": "training", "train_mapping": "training", "baselines": "training", "transfer": "training",
     "content_plan": "training", "train_content": "training", "finetune": "training",
     "finetune_text": "training", "finetune_image": "training", "new_format": "training",
     # serving: using a trained model (predict, embed, retrieve; analysis of a trained codec)

@@ -163,7 +163,7 @@ def _export_base(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
   init = jax.jit(lambda k: codec.init_params(k, mcfg.codec, packing))  # one compile, not dozens
   checkpoint.export_model(s1, init(jax.random.key(0)), packing.layout, mcfg, stage="mapping", seed=0,
                           extra={"conditions": list(packing.conditions)})
-  ccfg = config.from_file(ROOT / "configs" / "texts.py", [f"stage1={s1}", "datasets=emobank_vad",
+  ccfg = config.from_file(ROOT / "configs" / "texts_paper.py", [f"stage1={s1}", "datasets=emobank_vad",
                                                             "max_length=32", "export=emobank_vad:Sng"])
   module = train_content.encoder_module(ccfg.encoder, mcfg.codec.embedding_dim)
   params = jax.jit(lambda k: module.init(k, jnp.zeros((1, 384)))["params"])(jax.random.key(1))

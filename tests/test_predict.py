@@ -83,9 +83,11 @@ def by_hand(model, words, fmt):
   """A words prediction recomputed with numpy from the saved parameters: the word vectors, the
   encoder MLP (Dense -> LeakyReLU per hidden layer, then Dense "embed"; no dropout when serving)
   and the format's head rows of the stage-1 bank (a bias-free linear map)."""
-  from emojax.encoders import word_vectors
-  x, found = word_vectors.load_word_vectors(model.content_meta["feature"]["vectors"]).lookup(words)
+  from emojax.encoders import word_encoder, word_vectors
+  name = model.content_meta["feature"]["vectors"]  # "glove50+minilm_l4": GloVe, then MiniLM layer 4
+  x, found = word_vectors.load_word_vectors(word_encoder.vector_part(name)).lookup(words)
   assert found.all()
+  x = word_encoder.complete(name, words, x, found)  # the sentence-encoder part (MiniLM) appended
   p = {k: {n: np.asarray(a, np.float64) for n, a in v.items()} for k, v in model.encoder_params.items()}
   cfg = model.content_config.encoder
   h = x.astype(np.float64)

@@ -6,7 +6,8 @@ jnp arrays (Dense kernels as (in, out), Q/K/V fused into one (H, 3H) kernel, whi
 than three matmuls); `bert_forward` is a pure, jit-able, differentiable function of them.
 `sentence_embedding` = mean pooling over real tokens + L2 norm, exactly as sentence-transformers
 computes it for this model; `tokenize` pads to the longest text rounded up to a multiple of 8 so that
-jit sees few distinct shapes. `MiniLMEncoder` bundles all of it for frozen feature extraction.
+jit sees few distinct shapes. `MiniLMEncoder` bundles all of it for frozen feature extraction; it
+fills a partial batch only up to a power of two rows (`bucket_rows`), so one sentence runs as one row.
 """
 
 from __future__ import annotations
@@ -299,18 +300,66 @@ class MiniLMEncoder:
         self._embed = jax.jit(sentence_embedding, static_argnames=("config", "normalize"))
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-        """Embeds in batches of similar token length (less padding); each batch is filled up to
-        batch_size with all-padding rows so that jit compiles one shape per length bucket only."""
-        ids_NxL, mask_NxL, _ = tokenize(texts, self.max_length, tokenizer=self.tokenizer)
+        """Sentence embeddings (N, H) of texts (`embed_tokens` of their `tokenize`)."""
+        return self.embed_tokens(tokenize(texts, self.max_length, tokenizer=self.tokenizer),
+                                 batch_size, normalize)
+
+    def embed_tokens(self, tokens: Tokens, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+        """Embeds tokenized texts in length order, in groups of similar length (`length_groups`: at
+        most batch_size rows and about TOKENS_PER_CALL tokens, padded to a multiple of 8 tokens and
+        to a power of two rows), so padding wastes little work, jit compiles few shapes, and one
+        sentence runs as one row. Every group is dispatched before the first result is read."""
+        ids_NxL, mask_NxL = tokens.ids_BxL, tokens.mask_BxL
         n_N = mask_NxL.sum(1)
         order_N = np.argsort(n_N, kind="stable")
         out_NxH = np.zeros((len(n_N), self.config.hidden_size), dtype=np.float32)
-        for start in range(0, len(order_N), batch_size):
-            idx = order_N[start : start + batch_size]
-            L = min(-(-int(n_N[idx].max()) // 8) * 8, ids_NxL.shape[1])
-            ids_BxL = np.zeros((batch_size, L), dtype=np.int32)
-            mask_BxL = np.zeros((batch_size, L), dtype=np.int32)
+        pending = []
+        for idx in length_groups(n_N[order_N], batch_size):
+            idx = order_N[idx]
+            L = min(padded_length(int(n_N[idx].max())), ids_NxL.shape[1])
+            rows = bucket_rows(len(idx), batch_size)
+            ids_BxL = np.zeros((rows, L), dtype=np.int32)
+            mask_BxL = np.zeros((rows, L), dtype=np.int32)
             ids_BxL[: len(idx)], mask_BxL[: len(idx)] = ids_NxL[idx, :L], mask_NxL[idx, :L]
-            e_BxH = self._embed(self.params, ids_BxL, mask_BxL, config=self.config, normalize=normalize)
+            pending.append((idx, self._embed(self.params, ids_BxL, mask_BxL, config=self.config,
+                                             normalize=normalize)))
+        for idx, e_BxH in pending:
             out_NxH[idx] = np.asarray(e_BxH)[: len(idx)]
         return out_NxH
+
+
+# Tokens (rows x padded length) one compiled call of `MiniLMEncoder.embed_tokens` takes at most
+# (one text longer than that alone): small groups of similar length waste little on padding; each
+# call re-reads the weights (~44 MB), so not much smaller. Measured on the 2-core VM (one pinned core,
+# benchmarks/bench_predict.py): with 256 instead of 1024 the ratio to sentence-transformers rose
+# 17-57% at batches of 8-256 texts (docs/speed.md, "Predicting").
+TOKENS_PER_CALL = 256
+
+
+def padded_length(n: int) -> int:
+    """Token length a text of n tokens is padded to: a multiple of 8."""
+    return -(-n // 8) * 8
+
+
+def length_groups(n_sorted: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Consecutive groups of texts sorted by token count: each at most batch_size texts, and at
+    most the power of two of rows that keeps rows x padded length within TOKENS_PER_CALL (at
+    least one text); a group cut by that limit holds a power of two texts (no padding rows)."""
+    groups, start = [], 0
+    while start < len(n_sorted):
+        end = start + 1
+        while end < len(n_sorted) and end - start < batch_size:
+            L = padded_length(int(n_sorted[end]))
+            if bucket_rows(end - start + 1, batch_size) * L > max(TOKENS_PER_CALL, L):
+                end = start + (1 << ((end - start).bit_length() - 1))  # no padding rows: 2^k texts
+                break
+            end += 1
+        groups.append(np.arange(start, end))
+        start = end
+    return groups
+
+
+def bucket_rows(n: int, batch_size: int) -> int:
+    """Rows a batch of n <= batch_size texts is padded to: the next power of two, at most
+    batch_size (a few compiled shapes, and little work wasted on padding rows)."""
+    return min(batch_size, 1 << (max(n, 1) - 1).bit_length())

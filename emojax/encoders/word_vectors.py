@@ -57,6 +57,8 @@ _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, keeping inner ap
 # soft hyphen, zero-width space/joiner/non-joiner, word joiner, BOM, bidi marks) are removed.
 def normalize_text(text: str) -> str:
     """NFKC, then every invisible format character (category Cf) removed."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and ASCII has no format characters
+        return text
     text = unicodedata.normalize("NFKC", text)
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
@@ -101,21 +103,34 @@ class WordVectors:
         content = [r for t, r in found if t not in STOP_WORDS]
         return content or [r for _, r in found]
 
-    def lookup(self, words: Sequence[str], strict: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def key_rows(self, words: Sequence[str]) -> np.ndarray:
+        """Row of each string, or of its lower case, where either is a key (steps 1-2); -1 where
+        neither is (int64, N): one dictionary look-up per word, no tokenising."""
+        row_of = self._row_of
+        rows = [row_of(w) if w else None for w in words]
+        for i in [i for i, r in enumerate(rows) if r is None and words[i]]:
+            rows[i] = row_of(words[i].lower())
+        return np.array([-1 if r is None else r for r in rows], dtype=np.int64)
+
+    def lookup(self, words: Sequence[str], strict: bool = False,
+               key_N: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Vectors `N x D` float32 (zero rows where not found) and the found mask `N` bool;
-        `strict`: `strict_rows` instead of `rows` (an unknown token makes the item OOV)."""
+        `strict`: `strict_rows` instead of `rows` (an unknown token makes the item OOV). `key_N`:
+        `key_rows(words)` if the caller has it already."""
         rows_of = self.strict_rows if strict else self.rows
-        rows_per_word = [rows_of(w) for w in words]
+        key_N = self.key_rows(words) if key_N is None else key_N
         X_NxD = np.zeros((len(words), self.dim), dtype=np.float32)
-        # Nearly every entry is a single row: one gather from the mmap; means only for the rest.
-        single = [(i, rs[0]) for i, rs in enumerate(rows_per_word) if len(rs) == 1]
-        if single:
-            i_S, r_S = np.array(single, dtype=np.int64).T
-            X_NxD[i_S] = self.E_VxD[r_S]
-        for i, rs in enumerate(rows_per_word):
-            if len(rs) > 1:
-                X_NxD[i] = np.mean(self.E_VxD[np.array(rs)], axis=0, dtype=np.float32)
-        found_N = np.array([len(rs) > 0 for rs in rows_per_word], dtype=bool)
+        found_N = key_N >= 0
+        # Nearly every entry is a key: one gather from the mmap; tokens (step 3) only for the rest.
+        i_S = np.flatnonzero(found_N)
+        if len(i_S):
+            X_NxD[i_S] = self.E_VxD[key_N[i_S]]
+        for i in np.flatnonzero(~found_N):
+            rs = rows_of(words[i])
+            if rs:
+                found_N[i] = True
+                X_NxD[i] = self.E_VxD[rs[0]] if len(rs) == 1 else np.mean(
+                    self.E_VxD[np.array(rs)], axis=0, dtype=np.float32)
         return X_NxD, found_N
 
     def is_key(self, word: str) -> bool:

