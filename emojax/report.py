@@ -209,6 +209,18 @@ def content_results(cfg, records, data, siblings, mlt_groups, extra: dict) -> di
       "paper": {"texts": paper.TEXTS, "images": paper.IMAGES}.get(cfg.modality, paper.WORDS), **extra}
 
 
+def stage1_summary(stage1: dict) -> str:
+  """", 11 pairs, dataset-conditioned (dropout 0.5), 10000 steps, seed 0": the stage-1 config a
+  stage-2 table was trained against (results.json holds it whole); empty for older results."""
+  cfg = stage1.get("config")
+  if not cfg:
+    return ""
+  kind = (f"dataset-conditioned (dropout {cfg.get('condition_dropout')})"
+          if cfg.get("condition_on_dataset") else "unconditioned (the paper's)")
+  seed = f", seed {stage1['seed']}" if stage1.get("seed") is not None else ""
+  return f"; {len(cfg.get('pairs', ()))} pairs, {kind}, {cfg.get('steps')} steps{seed}"
+
+
 def content_markdown(results: dict) -> str:
   conds = list(results["conditions"])
   zs = [c for c in conds if c in ZERO_SHOT_OF.values()]
@@ -219,8 +231,9 @@ def content_markdown(results: dict) -> str:
            f"{'MiniLM-L6 (frozen)' if results['modality'] == 'texts' else results['vectors']} "
            f"({results['feature_dim']}-d)", "",
            f"Stage-1 checkpoint: `{results['stage1']['path']}` (fingerprint "
-           f"`{results['stage1']['fingerprint'][:12]}`). Wall time of the whole experiment: "
-           f"{results['timing']['wall_s']:.0f} s on {results['timing']['device']}.", "",
+           f"`{results['stage1']['fingerprint'][:12]}`{stage1_summary(results['stage1'])}). Wall "
+           f"time of the whole experiment: {results['timing']['wall_s']:.0f} s on "
+           f"{results['timing']['device']}.", "",
            "| dataset | lang | format | train/dev/test | " + " | ".join(conds) + " |",
            "|---" * (4 + len(conds)) + "|"]
   for name, info in results["datasets"].items():

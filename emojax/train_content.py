@@ -612,7 +612,10 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   # The pretrained codec is recorded by name, as the shipped models record it: it loads wherever
   # the package is installed (`pretrained.locate`).
   recorded = cfg.stage1 if pretrained.is_name(cfg.stage1) else str(stage1.workdir)
-  extra = {"stage1": {"path": recorded, "fingerprint": fingerprint},
+  # results record the stage-1 model's config too (which codec a table was trained against); the
+  # exported model.json keeps path and fingerprint only, as every model before it
+  extra = {"stage1": {"path": recorded, "fingerprint": fingerprint,
+                      "config": config_lib.to_dict(stage1.config), "seed": stage1.meta.get("seed")},
            "feature_dim": dim, "mapping_nets": net_scores}
   if cfg.export:
     chosen = [k for k in encoders if k[0] == export_cond]
@@ -627,7 +630,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
                         {"kind": "minilm", "max_length": cfg.max_length, "dim": dim}
                         if cfg.modality == "texts" else
                         {"kind": "word_vectors", "vectors": cfg.vectors, "dim": dim}),
-            "stage1": extra["stage1"]}
+            "stage1": {"path": recorded, "fingerprint": fingerprint}}
     checkpoint.export_model(workdir, params, packing.layout, cfg, stage="content", seed=key[2],
                             extra=meta)
     extra["export"] = meta

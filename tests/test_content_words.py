@@ -216,6 +216,9 @@ def test_launcher_writes_the_word_experiment(words_run, stage1):
     assert set(results["conditions"][cond]["test"]["rows"]) == {
         "schmidtke_vad→briesemeister_be5", "briesemeister_be5→schmidtke_vad"}
   assert len(results["findings"]) == 3 and results["stage1"]["path"] == str(stage1.resolve())
+  recorded = json.loads((stage1 / "config.json").read_text())  # which codec the table was trained against
+  assert results["stage1"]["config"]["pairs"] == recorded["pairs"] and results["stage1"]["seed"] == 0
+  assert f"{len(recorded['pairs'])} pairs" in (workdir / "results.md").read_text().splitlines()[2]
   assert results["datasets"]["briesemeister_be5"]["dropped"]["oov"] == {"train": 0, "dev": 0, "test": 0}
   markdown = (workdir / "results.md").read_text()
   assert "| schmidtke_vad | de | vad |" in markdown and "0.807" in markdown and "## Timing" in markdown

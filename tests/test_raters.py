@@ -92,7 +92,18 @@ def test_no_word_is_on_two_sides_across_the_pairs_and_tables_of_a_language():
         assert part.setdefault(item, p) == p, (language, decl.name, item)
 
 
-def test_pairs_that_disagree_on_a_word_are_refused(tmp_path):
+@pytest.fixture
+def scratch_registry():
+  """Declarations a test makes are removed again: the registry is global to the process, and a
+  later test reads `datasets.names()` (the words config's datasets, say)."""
+  before = set(datasets.REGISTRY)
+  yield
+  for name in set(datasets.REGISTRY) - before:
+    del datasets.REGISTRY[name]
+    datasets._DECLARED.discard(name)
+
+
+def test_pairs_that_disagree_on_a_word_are_refused(tmp_path, scratch_registry):
   keys = [f"w{i}" for i in range(10)]
   pd.DataFrame({"w": keys, "v": 5.0, "a": 5.0}).to_csv(tmp_path / "va.csv", index=False)
   pd.DataFrame({"w": keys, **{c: 3.0 for c in "JASFD"}}).to_csv(tmp_path / "be5.csv", index=False)
