@@ -478,11 +478,13 @@ class ContentModel(EmotionModel):
     does so with a DeprecationWarning: use `predict(items, formats=...)` or `predict_array`. A
     modality given where `formats` goes (`predict(items, "texts")`) is read as `modality=`.
 
-    `calibrated=True` (formats default to "all"): each emotion-category format (be5, be6, pos7, ...) as z-scores against the
+    `calibrated=True`: each emotion-category format (be5, be6, pos7, ...) as z-scores against the
     model's own predictions on its training items (0 = a typical training item), followed by a
     `<format>.strongest` column naming the strongest emotion. Read raw, each emotion variable has
     its own baseline level and one or two of them come first for nearly every item
-    (`emojax.calibration`); other formats' columns are unchanged."""
+    (`emojax.calibration`); other formats' columns are unchanged. Formats default to those the
+    encoder was trained through (`calibration.trained_formats`: e.g. vad and be5); another
+    emotion format is read zero-shot, with a warning."""
     if isinstance(formats, str) and formats in MODALITIES:  # the old second argument: a modality
       modality, formats = formats, None
     if len(legacy) > 1:
@@ -496,12 +498,14 @@ class ContentModel(EmotionModel):
       return self.predict_array(items, fmt, modality=modality, oov=oov, aggregate=aggregate,
                                 batch_size=batch_size, progress=progress)
     import pandas as pd  # only labelled predictions need it (start-up time of `import emojax`)
-    names = self.format_names("all" if calibrated and formats is None else formats)
+    names = (calibration.trained_formats(self) if calibrated and formats is None
+             else self.format_names(formats))
     oov = check_oov(oov)
     record = None
     if calibrated:  # before any work: a format with nothing to calibrate is refused here
       record = calibration.for_model(self)
       calibration.calibrated_formats(record, names)
+      calibration.check_trained(self, names)
     listed = self._item_list(items, self.modality)  # once: a generator is read once
     index = self._index(items, listed, ids)
     if len(index) != len(listed):

@@ -146,6 +146,33 @@ def is_emotion_format(fmt: formats.LabelFormat) -> bool:
           and not set(fmt.variables) & set(DIMENSIONS))
 
 
+def trained_formats(model) -> list[str]:
+  """The formats whose heads the model's exported encoder was trained through: the format of each
+  dataset of its run and, for an Aug encoder, the targets of the augment rules from those formats
+  (`Aug/emobank_vad` with `vad:be5` -> vad, be5). Any other head reads the encoder zero-shot, where
+  nothing trained the directions it reads: z-scores there amplify noise, not emotion."""
+  condition = model.content_meta.get("encoder", {}).get("run", "").partition("/")[0]
+  own = [datasets.get_dataset(n).format for n in training_datasets(model)]
+  out = list(dict.fromkeys(own))
+  if condition == "Aug":
+    for rule in getattr(model.content_config, "augment", ()):
+      source, _, target = rule.partition(":")
+      if source in own and target not in out:
+        out.append(target)
+  return [f for f in out if f in model.formats]
+
+
+def check_trained(model, names) -> None:
+  """A warning naming each emotion format of `names` the encoder was never trained through."""
+  trained = trained_formats(model)
+  untrained = [n for n in names if n not in trained and is_emotion_format(model.formats[n])]
+  if untrained:
+    run = model.content_meta.get("encoder", {}).get("run", "?")
+    warnings.warn(f"{', '.join(untrained)}: this model's encoder ({run}) was never trained through "
+                  f"the {' or '.join(untrained)} head(s), so their calibrated reading is zero-shot and "
+                  f"unreliable; the formats it was trained through: {', '.join(trained)}", stacklevel=3)
+
+
 def calibrated_formats(record: dict, names) -> list[str]:
   """The formats of `names` the record calibrates; a ValueError if there is none (e.g. only vad)."""
   names = list(names)

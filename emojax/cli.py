@@ -237,8 +237,9 @@ def predict_or_embed(args) -> int:
                                images=args.images, dataset=args.dataset, header=args.header,
                                chunk=args.batch_size)
   names = None
-  if args.command == "predict":  # --calibrated alone: every format (the emotion ones are calibrated)
-    names = predict.format_names(model, args.format or ("all" if args.calibrated else None))
+  if args.command == "predict":  # --calibrated alone: the formats the encoder was trained through
+    names = (calibration.trained_formats(model) if args.calibrated and not args.format
+             else predict.format_names(model, args.format))
   total = source.count()
   if not args.output and total > predict.TABLE_ROWS:
     raise ValueError(f"{source.name} holds {total:,} items, more than a terminal table shows "
@@ -255,6 +256,7 @@ def predict_or_embed(args) -> int:
     if args.calibrated:  # the record is checked before any work: --format vad is refused here
       record = calibration.for_model(model)
       strongest = calibration.calibrated_formats(record, names)
+      calibration.check_trained(model, names)
       rows = ((items, with_strongest(*calibration.calibrated_predictions(p, record)))
               for items, p in rows)
     if args.output:

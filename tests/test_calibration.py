@@ -225,7 +225,10 @@ def test_the_shipped_texts_model_predicts_the_calibrated_reading(capsys, tmp_pat
   np.testing.assert_allclose(cal[be5].to_numpy(), z, atol=1e-9)
   assert list(cal["be5.strongest"]) == [formats.BE5[i] for i in z.argmax(1)]
   assert model.strongest_emotion(items).tolist() == list(cal["be5.strongest"])
-  assert "be6.strongest" in model.predict(items[:1], calibrated=True).columns  # default: every format
+  assert calibration.trained_formats(model) == ["vad", "be5"]  # Aug/emobank_vad, augment vad:be5
+  assert list(model.predict(items[:1], calibrated=True).columns) == list(cal.columns)  # by default
+  with pytest.warns(UserWarning, match=r"never trained through the be6 head.*through: vad, be5"):
+    model.predict(items[:1], formats="be6", calibrated=True)  # surprise: a direction nothing trained
   with pytest.raises(ValueError, match=r"none of \['vad'\] is one"):
     model.predict(items, formats="vad", calibrated=True)
   status, out, _ = run_cli(capsys, "predict", *items, "--format", "vad,be5", "--calibrated")
