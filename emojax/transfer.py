@@ -109,6 +109,18 @@ def _cached(path: pathlib.Path, compute) -> dict:
   return out
 
 
+def _seed_trainer(mapping: MappingConfig, packing, pairs, mesh, show_progress: bool):
+  """train(seed, run_dir) -> `train_mapping.train_seed`'s run of `pairs`; the epoch function is
+  compiled once, when the first seed whose scores are not cached is trained."""
+  epoch_fn = None
+
+  def train(seed: int, run_dir: pathlib.Path) -> dict:
+    nonlocal epoch_fn
+    epoch_fn = epoch_fn or train_mapping.make_epoch_fn(mapping, packing, mesh)
+    return train_mapping.train_seed(mapping, seed, pairs, mesh, run_dir, epoch_fn, show_progress)
+  return train
+
+
 def training_pairs(pool, name: str, strict: bool) -> list[str]:
   """The pairs a codec that holds out `name` trains on: all others, or (strict) those sharing no
   dataset with it."""
@@ -131,14 +143,11 @@ def lopo_variant(mapping: MappingConfig, data: dict[str, mapping_data.PairData],
       continue
     held_dirs = train_mapping.directions_of([data[name]])
     test = held_out_directions(data[name], packing)
-    epoch_fn = None
+    train = _seed_trainer(mapping, packing, rest, mesh, show_progress)
     per_seed = {}
     for seed in mapping.seeds:
       def compute():
-        nonlocal epoch_fn
-        epoch_fn = epoch_fn or train_mapping.make_epoch_fn(mapping, packing, mesh)
-        run = train_mapping.train_seed(mapping, seed, rest, mesh, run_dir / name / f"seed_{seed}",
-                                       epoch_fn, show_progress)
+        run = train(seed, run_dir / name / f"seed_{seed}")
         scores, mask = train_mapping.evaluate(run["params"], mapping, packing,
                                               jax.device_put(test, mesh_lib.replicated(mesh)))
         return _scores(held_dirs, scores, mask)
@@ -153,13 +162,10 @@ def in_population(mapping: MappingConfig, data, mesh, run_dir: pathlib.Path, *,
   pairs = [data[p] for p in mapping.pairs]
   directions = train_mapping.directions_of(pairs)
   packing = train_mapping.packing_of(mapping, pairs)
-  epoch_fn, out = None, {}
+  train, out = _seed_trainer(mapping, packing, pairs, mesh, show_progress), {}
   for seed in mapping.seeds:
     def compute():
-      nonlocal epoch_fn
-      epoch_fn = epoch_fn or train_mapping.make_epoch_fn(mapping, packing, mesh)
-      run = train_mapping.train_seed(mapping, seed, pairs, mesh, run_dir / "all" / f"seed_{seed}",
-                                     epoch_fn, show_progress)
+      run = train(seed, run_dir / "all" / f"seed_{seed}")
       if "test_unconditioned" not in run:
         run["test_unconditioned"] = run["test"]  # an unconditioned codec has one path
       return {part: {d.name: [float(v) for v in run[part][d.name]] for d in directions}
@@ -423,13 +429,10 @@ def new_format_run(cfg: NewFormatCodecConfig, workdir: str | pathlib.Path, *, sh
   data = {name: mapping_data.load_pair(name) for name in cfg.pairs}
   rest_data, new_data = [data[p] for p in rest], [data[p] for p in new]
   packing = train_mapping.packing_of(mapping, rest_data)
-  epoch_fn, per_seed = None, {}
+  train, per_seed = _seed_trainer(mapping, packing, rest_data, mesh, show_progress), {}
   for seed in cfg.seeds:
     def compute():
-      nonlocal epoch_fn
-      epoch_fn = epoch_fn or train_mapping.make_epoch_fn(mapping, packing, mesh)
-      run = train_mapping.train_seed(mapping, seed, rest_data, mesh, workdir / "frozen" / f"seed_{seed}",
-                                     epoch_fn, show_progress)
+      run = train(seed, workdir / "frozen" / f"seed_{seed}")
       return learn_new_format(run["params"], mapping, packing, fmt, new_data, seed, cfg)
     per_seed[str(seed)] = _cached(workdir / "new_format" / f"seed_{seed}" / "scores.json", compute)
   results = {"config": config_lib.to_dict(cfg), "format": fmt.name, "seeds": list(cfg.seeds),
