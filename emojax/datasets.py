@@ -122,7 +122,7 @@ _NL_SPLIT = f"pair:{','.join(_NL_PAIRS)}+rule"
 # A Spanish word table also keeps the parts the earlier tables gave their words outside every pair
 # (Ferré ∩ Hinojosa words, say): one word, one side, in every Spanish table.
 _ES_TABLES = ("stadthagen_va", "stadthagen_be5", "redondo_vad", "ferre_be5", "hinojosa_pos7")
-_es_split = lambda name: f"pair:{','.join(_ES_PAIRS + _ES_TABLES[:_ES_TABLES.index(name)])}+rule"
+_es_split = lambda name: _after(_ES_PAIRS + _ES_TABLES, name)  # every pair, the earlier tables
 _AFFTEXT = "affective_text_2007"
 
 BUNDLED: tuple[Dataset | Pair, ...] = (
