@@ -9,7 +9,8 @@
 
 `emojax train ...` runs this file. CONFIG is a config file (a path) or a name of configs/; what
 it trains follows from the type its `get_config()` returns (`common.trainer`: MappingConfig,
-ContentConfig, FinetuneConfig, FinetuneImageConfig, NewFormatConfig), with the flags and the
+ContentConfig, FinetuneConfig, FinetuneImageConfig, NewFormatConfig, and the stage-1 studies
+TransferConfig and NewFormatCodecConfig), with the flags and the
 `name=value` overrides of launch/mapping.py and launch/content.py: the workdir defaults to the
 config's (checkpoints/<config name>), a rerun of the same command resumes, another config into
 the same workdir needs --restart (which starts over).
