@@ -149,8 +149,9 @@ def is_emotion_format(fmt: formats.LabelFormat) -> bool:
 def trained_formats(model) -> list[str]:
   """The formats whose heads the model's exported encoder was trained through: the format of each
   dataset of its run and, for an Aug encoder, the targets of the augment rules from those formats
-  (`Aug/emobank_vad` with `vad:be5` -> vad, be5). Any other head reads the encoder zero-shot, where
-  nothing trained the directions it reads: z-scores there amplify noise, not emotion."""
+  (`Aug/emobank_vad` with `vad:be5` -> vad, be5). Any other head reads the encoder zero-shot (the
+  codec's mapping of the trained readings with `readout="region"`, untrained directions with
+  "raw"): its z-scores were never checked against data, and raw they amplify noise."""
   condition = model.content_meta.get("encoder", {}).get("run", "").partition("/")[0]
   own = [datasets.get_dataset(n).format for n in training_datasets(model)]
   out = list(dict.fromkeys(own))

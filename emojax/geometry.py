@@ -110,15 +110,24 @@ def project_affine(e_NxE, mu_E, U_ExK) -> jnp.ndarray:
   return mu_E + ((e_NxE - mu_E) @ U_ExK) @ U_ExK.T
 
 
+def conditional_residual(W_AxE, cov_ExE, ridge: float = 1e-6) -> jnp.ndarray:
+  """[E, E] N with (e − mu) N = e − E[z | W_A z = W_A e] for z ~ N(mu, cov): how far e lies from
+  the label embedding most consistent with what head A reads from it. N = I − W_Aᵀ Gᵀ with the
+  gain G = cov W_Aᵀ (W_A cov W_Aᵀ + ridge·I)⁻¹; W_A N = 0 (up to the ridge), so the residual is
+  invisible to head A (stage 2's region penalty, `emojax.region`)."""
+  W_AxE, cov_ExE = _matrix("W_A", W_AxE), _matrix("cov", cov_ExE)
+  if cov_ExE.shape != (W_AxE.shape[1],) * 2:
+    raise ValueError(f"cov must be {W_AxE.shape[1]} x {W_AxE.shape[1]}, got {cov_ExE.shape}")
+  gain_ExA = cov_ExE @ W_AxE.T @ jnp.linalg.inv(W_AxE @ cov_ExE @ W_AxE.T
+                                                + ridge * jnp.eye(W_AxE.shape[0]))
+  return jnp.eye(W_AxE.shape[1]) - W_AxE.T @ gain_ExA.T
+
+
 def conditional_mean(e_NxE, W_AxE, mu_E, cov_ExE, ridge: float = 1e-6) -> jnp.ndarray:
   """E[z | W_A z = W_A e] for z ~ N(mu, cov): the label embedding most consistent with what head A
   reads from e, mu + cov W_Aᵀ (W_A cov W_Aᵀ + ridge·I)⁻¹ W_A (e − mu). Head A reads the same from
   it as from e (up to the ridge); every other head reads the label region's linear regression."""
   e_NxE, W_AxE = _matrix("e", e_NxE), _matrix("W_A", W_AxE)
-  mu_E, cov_ExE = jnp.asarray(mu_E, jnp.float32), _matrix("cov", cov_ExE)
   _same_width(e_NxE, W_AxE, "conditional_mean")
-  if cov_ExE.shape != (W_AxE.shape[1],) * 2:
-    raise ValueError(f"cov must be {W_AxE.shape[1]} x {W_AxE.shape[1]}, got {cov_ExE.shape}")
-  gain_ExA = cov_ExE @ W_AxE.T @ jnp.linalg.inv(W_AxE @ cov_ExE @ W_AxE.T
-                                                + ridge * jnp.eye(W_AxE.shape[0]))
-  return mu_E + (e_NxE - mu_E) @ W_AxE.T @ gain_ExA.T
+  residual_ExE = conditional_residual(W_AxE, cov_ExE, ridge)
+  return e_NxE - (e_NxE - jnp.asarray(mu_E, jnp.float32)) @ residual_ExE

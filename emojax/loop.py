@@ -52,6 +52,7 @@ RESUMABLE_CHANGES = frozenset({
     "num_devices",  # how many devices share the batch: the same result to float noise
     "checkpoint_every",  # how often the state is saved, not what it is
     "feature_cache", "image_cache",  # where cached features live (keyed by their content)
+    "readout",  # how stage-2 encoders are read after training: every (re)run evaluates anew
 })
 LOCK = "run.lock"  # in a workdir while a run writes there: {"pid", "host", "since"}
 # What a run writes into its workdir (and `restart` removes): these names, and every folder that

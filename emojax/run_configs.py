@@ -76,6 +76,11 @@ class ContentConfig:
   encoder: EncoderConfig = EncoderConfig()
   learning_rate: float = 1e-3
   weight_decay: float = 0.0  # > 0: AdamW with this decoupled decay (0 = Adam, the paper's)
+  # "region": every Sng/Aug encoder's output is moved to the label region's conditional mean given
+  # what its own heads read (invisible to them, folded into its last layer; emojax.region), so a
+  # foreign head reads the codec's mapping of it: zero-shot through the heads works (docs/snz.md).
+  # "raw": the paper's (a foreign head reads the untrained rest of the output). configs/*.py: region
+  readout: str = "raw"
   batch_size: int = 128
   epochs: int = 70  # best dev epoch is kept
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -104,7 +109,7 @@ class ContentConfig:
 config_lib.declare(
     ContentConfig,
     {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
-     "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
+     "readout": config_lib.one_of("raw", "region"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
      "epochs": POSITIVE_INT, "seeds": SEEDS, "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
      "max_groups": POSITIVE_INT, "checkpoint_every": POSITIVE_INT, "max_length": POSITIVE_INT,
      "max_items": COUNT, "num_devices": COUNT, "batch_shards": POSITIVE_INT, "grad_accum": POSITIVE_INT})

@@ -48,7 +48,7 @@ import numpy as np
 import optax
 
 from emojax import baselines, checkpoint, codec, content_data, datasets, formats, image_data, layers, loop, mapping_data, metrics
-from emojax import mesh as mesh_lib, probe, progress, report, splits, train_mapping
+from emojax import mesh as mesh_lib, probe, progress, region, report, splits, train_mapping
 from emojax import api, config as config_lib, pretrained
 from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
 from emojax.content_model import ContentEncoder, encoder_module, exported_params
@@ -419,6 +419,27 @@ def train_group(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, device_po
 
 # ------------------------------------------------------------------------------------- evaluation
 
+def region_readout(cfg: ContentConfig, runs: Sequence[Run], best, stage1, region_fit, packing) -> dict:
+  """`best` [R, ...] with every Sng and Aug encoder's output moved to the label region
+  (`cfg.readout="region"`, `emojax.region`): the heads it was trained through (its format, and
+  an Aug encoder's augmentation target) read what they read before, every other head the label
+  region's regression on them. Bsl and Mlt encoders stay raw."""
+  if cfg.readout == "raw":
+    return best
+  mu_E, cov_ExE = region_fit
+  augment = augment_map(cfg)
+
+  def trained(run: Run) -> tuple[str, ...]:
+    if run.condition not in ("Sng", "Aug"):
+      return ()
+    fmt = datasets.get_dataset(run.datasets[0]).format
+    target = augment.get(fmt) if run.condition == "Aug" else None
+    return (fmt, target) if target in packing.layout.formats else (fmt,)
+
+  residual_RxExE = np.stack([region.residual(stage1, cov_ExE, trained(r)) for r in runs])
+  return jax.vmap(region.fold_into_embed, in_axes=(0, None, 0))(best, mu_E, residual_RxExE)
+
+
 def train_mapping_nets(cfg: ContentConfig, stage1, names: Sequence[str],
                        workdir: pathlib.Path | None = None) -> tuple[dict, dict]:
   """BsZ's per-direction nets A -> B on the stage-1 mapping pair of every sibling pair, all seeds
@@ -577,6 +598,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   n_train = [sum(len(data[n].items["train"]) for n in r.datasets) for r in runs]
   steps = [-(-n // cfg.batch_size) for n in n_train]
   groups = plan_groups(steps, cfg.max_groups, run_shards_of(mesh))
+  region_fit = region.fit(stage1) if cfg.readout == "region" else None
   tick("load stage 1, features, synthetic labels", t0)
 
   t0 = time.perf_counter()
@@ -596,6 +618,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     digest = _group_digest(cfg, group_runs, arrays, pool, fingerprint)
     best, best_score, done = train_group(cfg, group_runs, arrays, device_pool, frozen, module, packing,
                                          dim, mesh, workdir / "groups" / f"{g_i}-{digest}", bar, done)
+    best = region_readout(cfg, group_runs, best, stage1, region_fit, packing)
     tick("train encoders", t0)
     t0 = time.perf_counter()
     real = group_runs[:len(group)]

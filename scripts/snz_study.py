@@ -31,7 +31,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emojax import api, codec, config as config_lib, datasets, geometry, mapping_data, progress, splits, stats  # noqa: E402
+from emojax import api, codec, config as config_lib, datasets, geometry, mapping_data, progress, region, splits, stats  # noqa: E402
 from emojax import baselines, train_content, train_mapping  # noqa: E402
 from emojax.content_plan import mlt_groups, plan_groups, plan_runs, siblings_of, targets_of  # noqa: E402
 from emojax.run_configs import ContentConfig  # noqa: E402
@@ -43,16 +43,6 @@ PAIRS = ("va", "be5"), ("vad", "be5"), ("va", "vad")  # format pairs whose head 
 
 def head(stage1, fmt: str) -> np.ndarray:
   return np.asarray(stage1.params["bank"])[stage1.layout.rows(fmt)]
-
-
-def label_embeddings(stage1, part: str = "train") -> np.ndarray:
-  """Unconditioned embeddings of both sides of every mapping pair the codec was trained on."""
-  out = []
-  for name in stage1.config.pairs:
-    data = mapping_data.load_pair(name)
-    out += [stage1.embed_labels(data.a[part], data.format_a.name),
-            stage1.embed_labels(data.b[part], data.format_b.name)]
-  return np.concatenate(out)
 
 
 def geometry_of(path: str) -> dict:
@@ -68,7 +58,7 @@ def geometry_of(path: str) -> dict:
           "cos": {f"{va}~{vb}": float(cos[i, j]) for i, va in enumerate(stage1.layout.format(a).variables)
                   for j, vb in enumerate(stage1.layout.format(b).variables)},
           "mean_abs_cos": float(np.abs(cos).mean()), "principal_angles_deg": angles.tolist()}
-  z = label_embeddings(stage1)
+  z = region.label_embeddings(stage1)
   _, _, share = geometry.pca(z, min(z.shape))
   cum = np.cumsum(np.asarray(share))
   out["label_pca"] = {"k90": int(np.searchsorted(cum, 0.90) + 1), "k99": int(np.searchsorted(cum, 0.99) + 1),
@@ -116,6 +106,7 @@ def restore(workdir: pathlib.Path):
   steps = [-(-sum(len(data[n].items["train"]) for n in r.datasets) // cfg.batch_size) for r in runs]
   groups = plan_groups(steps, cfg.max_groups, train_content.run_shards_of(mesh))
   dim = next(iter(data.values())).dim
+  region_fit = region.fit(stage1) if cfg.readout == "region" else None
   params = {}
   bar = progress.Progress(1, "restore", enabled=False)
   for g_i, group in enumerate(groups):
@@ -126,6 +117,8 @@ def restore(workdir: pathlib.Path):
     digest = train_content._group_digest(cfg, group_runs, arrays, pool, fingerprint)
     best, _, _ = train_content.train_group(cfg, group_runs, arrays, device_pool, frozen, module, packing, dim,
                                            mesh, workdir / "groups" / f"{g_i}-{digest}", bar, 0)
+    # read out as the run reads its encoders (cfg.readout): "raw" below means "as trained and read"
+    best = train_content.region_readout(cfg, group_runs, best, stage1, region_fit, packing)
     for r, run in enumerate(group_runs[:len(group)]):
       params[run] = jax.tree.map(lambda a: np.asarray(a[r]), best)
   return cfg, stage1, data, pool, module, params
@@ -149,8 +142,8 @@ class Reader:
 
 def readings(stage1) -> dict:
   """Post-hoc maps e -> e' applied before reading a foreign head B (own format A known)."""
-  z = label_embeddings(stage1)
-  mu, cov = z.mean(0), np.cov(z, rowvar=False)
+  z = region.label_embeddings(stage1)
+  mu, cov = region.fit(stage1)
   out = {"raw": lambda e, a: e,
          "removed (inside own span only)": lambda e, a: np.asarray(geometry.remove_outside(e, head(stage1, a))),
          "outside own span only": lambda e, a: e - np.asarray(geometry.remove_outside(e, head(stage1, a)))}
@@ -160,7 +153,7 @@ def readings(stage1) -> dict:
     m, U, _ = geometry.pca(z, k)
     out[f"PCA-{k} of label embeddings"] = lambda e, a, m=m, U=U: np.asarray(geometry.project_affine(e, m, U))
   out["conditional mean of label embeddings"] = lambda e, a: np.asarray(
-      geometry.conditional_mean(e, head(stage1, a), mu, cov + 1e-4 * np.eye(len(mu))))
+      geometry.conditional_mean(e, head(stage1, a), mu, cov))
   # The codec's own label manifold: re-embed what head A reads with A's label encoder.
   def reencode(e, a):
     fmt = stage1.layout.format(a)

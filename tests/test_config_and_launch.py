@@ -87,19 +87,21 @@ def test_config_files_hold_the_launchers_defaults():
   assert _file("paper_codec") == MappingConfig(seeds=(0, 1, 2), condition_on_dataset=False)
   assert _file("conditioned_codec") == MappingConfig()  # the default, by its own name
   assert _file("words_paper") == ContentConfig(stage1=stage1) and len(ContentConfig().datasets) == 18
-  assert _file("words") == ContentConfig(stage1=stage1, vectors="glove50+minilm_l4", batch_size=32)
+  assert _file("words") == ContentConfig(stage1=stage1, vectors="glove50+minilm_l4", batch_size=32,
+                                         readout="region")
   texts_paper = ContentConfig(
       modality="texts", stage1=stage1, datasets=("emobank_vad", "afftext_be5"),
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, epochs=40, learning_rate=3e-4,
       export="emobank_vad:Aug", vader=False)
   assert _file("texts_paper") == texts_paper
   assert _file("texts") == dataclasses.replace(
-      texts_paper, encoder=EncoderConfig(hidden=(256,), dropout=(0.1, 0.3)), weight_decay=10.0)
+      texts_paper, encoder=EncoderConfig(hidden=(256,), dropout=(0.1, 0.3)), weight_decay=10.0,
+      readout="region")
   assert _file("texts").learning_rate == finetune_text.BSZ_LEARNING_RATE  # fine-tuning's BsZ nets
   assert _file("images") == ContentConfig(
       modality="images", stage1=stage1, datasets=("bass_us_va", "bass_ch_va"), conditions=TRAINED,
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, learning_rate=3e-4, augment=("va:be5",),
-      export="bass_us_va:Aug", vader=False)
+      export="bass_us_va:Aug", vader=False, readout="region")
   assert _file("texts_finetune") == FinetuneConfig(stage1=stage1)
   assert _file("images_finetune") == FinetuneImageConfig(stage1=stage1)
   assert _file("new_formats") == new_format.NewFormatConfig(base=str(ROOT / "checkpoints" / "texts"))

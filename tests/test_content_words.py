@@ -226,6 +226,24 @@ def test_launcher_writes_the_word_experiment(words_run, stage1):
   assert len(list((workdir / "groups").glob("*/checkpoints"))) == 1
 
 
+def test_a_rerun_with_the_raw_readout_only_reevaluates(words_run, stage1, tmp_path):
+  """configs/words.py reads Sng/Aug in the label region; `readout=raw` in the same workdir trains
+  nothing (the readout changes no checkpoint) and changes only what a foreign head reads."""
+  from conftest import TINY_WORDS, launch
+  workdir, _ = words_run
+  copy = tmp_path / "words"
+  shutil.copytree(workdir, copy)
+  proc = launch("launch/content.py", "--modality=words", f"--workdir={copy}", "--seeds=0,1",
+                f"stage1={stage1}", *TINY_WORDS, "readout=raw")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "(nothing left to train)" in proc.stderr
+  region, raw = (json.loads((w / "results.json").read_text())["conditions"] for w in (workdir, copy))
+  table = lambda res, cond: {k: v["mean"]["values"] for k, v in res[cond]["test"]["rows"].items()}
+  for cond in ("Bsl", "Sng", "Aug", "Mlt", "BsZ"):  # every head a run was trained through: the same
+    chex.assert_trees_all_close(table(raw, cond), table(region, cond), atol=1e-3)  # float rounding
+  assert not np.allclose(list(table(raw, "SnZ").values()), list(table(region, "SnZ").values()), atol=1e-3)
+
+
 def test_load_embeds_and_predicts_words(words_run):
   workdir, _ = words_run
   model = emojax.load(workdir)

@@ -33,6 +33,7 @@ LAYERS = {
     "content_model": "model", "format_head": "model", "run_configs": "model",
     "probe": "model",  # the ridge probe (linear read-out of frozen features)
     "geometry": "model", "stats": "model",  # head-row geometry; bootstrap intervals of findings
+    "region": "model",  # the label region and the stage-2 readout folded into an encoder
     # trained model: `emojax.load` and the model objects it returns. Below training because the
     # trainers read their frozen stage-1 / stage-2 models through it; it imports no trainer.
     "api": "trained model", "emojax": "trained model",

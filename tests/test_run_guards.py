@@ -96,7 +96,8 @@ def test_fields_that_only_say_where_may_change_on_resume(copy):
   moved = dataclasses.replace(TINY, num_devices=1, checkpoint_every=5)
   _train(moved, copy)  # not refused: the same computation on another number of devices
   assert json.loads((copy / "config.json").read_text())["num_devices"] == 1
-  assert loop.RESUMABLE_CHANGES == {"num_devices", "checkpoint_every", "feature_cache", "image_cache"}
+  # (and stage 2's readout: applied to the trained encoders on every run, it changes no checkpoint)
+  assert loop.RESUMABLE_CHANGES == {"num_devices", "checkpoint_every", "feature_cache", "image_cache", "readout"}
 
 
 def test_a_workdir_holding_another_stages_model_is_refused(copy):

@@ -25,4 +25,5 @@ def get_config() -> ContentConfig:
   return ContentConfig(
       modality="texts", stage1="codec", datasets=("my_texts",), conditions=("Bsl", "Sng", "Aug"),
       augment=("vad:be5",), encoder=EncoderConfig(hidden=(), dropout=(0.5,)), learning_rate=3e-4,
-      batch_size=32, epochs=40, seeds=(0, 1, 2), max_length=128, export="my_texts:Aug", vader=False)
+      batch_size=32, epochs=40, seeds=(0, 1, 2), max_length=128, export="my_texts:Aug", vader=False,
+      readout="region")
