@@ -3,8 +3,10 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -19,8 +21,20 @@ TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 # Fake devices must be requested before JAX initialises its backend.
 os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=8 {TEST_XLA_FLAGS}")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Many programs are compiled alike by several test processes (both xdist workers, the launchers
+# tests start): one XLA compilation cache per suite run, made by the first process (the xdist
+# controller) and inherited by the rest, compiles each once. It is removed when that run ends.
+OWN_XLA_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if OWN_XLA_CACHE:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="emojax-test-xla-cache-")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def pytest_unconfigure(config):
+  if OWN_XLA_CACHE:  # only the process that made it (a worker inherited it)
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 def launch(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -182,20 +182,19 @@ def test_from_items_on_the_pretrained_words_model():
   assert top["be5"][0] == "joy"
 
 
-def test_for_model_reads_its_own_json_and_recomputes_a_stale_one(tmp_path):
+def test_for_model_reads_its_own_json_and_recomputes_a_stale_one(tiny_words, tmp_path):
   import shutil
   import warnings
 
   import emojax
-  from emojax import pretrained
-  where = tmp_path / "images"  # the quickest model to recompute: 350 training images
-  shutil.copytree(pretrained.ROOT / "images", where)
+  where = tmp_path / "words"  # the session's tiny words model (195 German training words, GloVe)
+  shutil.copytree(tiny_words[0], where)
   (where / calibration.CALIBRATION_JSON).write_text(json.dumps(
       {"version": calibration.VERSION, "fingerprint": "not this export", "formats": {}}))
   model = emojax.load(where)
   with pytest.warns(UserWarning, match="another model export"):
     record = calibration.for_model(model)
-  assert record["source"]["datasets"][0]["dataset"] == "bass_us_va"
+  assert record["source"]["datasets"][0]["dataset"] == "schmidtke_vad" and "be5" in record["formats"]
   assert calibration.for_model(model) is record  # once per model object
   calibration.write(model)
   with warnings.catch_warnings():

@@ -20,6 +20,7 @@ def test_two_cpu_runs_are_bit_identical(tmp_path, monkeypatch):
   # The runs: one device, at XLA's default optimisation level (not the suite's level 0), so this
   # checks the reproducibility the launchers give users.
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)  # each run compiles its own program
   report = check_determinism.main(["--accelerator=cpu", f"--out={tmp_path}", "steps=20", "eval_every=10"])
   assert list(report["variants"]) == ["default"]  # the deterministic-ops variant is GPU only
   variant = report["variants"]["default"]
