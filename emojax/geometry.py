@@ -114,7 +114,7 @@ def conditional_residual(W_AxE, cov_ExE, ridge: float = 1e-6) -> jnp.ndarray:
   """[E, E] N with (e − mu) N = e − E[z | W_A z = W_A e] for z ~ N(mu, cov): how far e lies from
   the label embedding most consistent with what head A reads from it. N = I − W_Aᵀ Gᵀ with the
   gain G = cov W_Aᵀ (W_A cov W_Aᵀ + ridge·I)⁻¹; W_A N = 0 (up to the ridge), so the residual is
-  invisible to head A (stage 2's region penalty, `emojax.region`)."""
+  invisible to head A (stage 2's region readout, `emojax.region`)."""
   W_AxE, cov_ExE = _matrix("W_A", W_AxE), _matrix("cov", cov_ExE)
   if cov_ExE.shape != (W_AxE.shape[1],) * 2:
     raise ValueError(f"cov must be {W_AxE.shape[1]} x {W_AxE.shape[1]}, got {cov_ExE.shape}")
