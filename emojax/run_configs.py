@@ -80,7 +80,7 @@ class ContentConfig:
   # what its own heads read (invisible to them, folded into its last layer; emojax.region), so a
   # foreign head reads the codec's mapping of it: zero-shot through the heads works (docs/snz.md).
   # "raw": the paper's (a foreign head reads the untrained rest of the output). configs/*.py: region
-  readout: str = "raw"
+  readout: str = "raw"  # "region": Sng/Aug encoders read in the label region (docs/snz.md)
   batch_size: int = 128
   epochs: int = 70  # best dev epoch is kept
   seeds: tuple[int, ...] = (0, 1, 2)
