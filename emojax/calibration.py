@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from emojax import checkpoint, content_data, datasets, formats, image_data, splits, text_data
+from emojax import checkpoint, content_data, datasets, formats, image_data, run_configs, splits, text_data
 
 CALIBRATION_JSON = "calibration.json"
 VERSION = 1
@@ -154,13 +154,8 @@ def trained_formats(model) -> list[str]:
   "raw"): its z-scores were never checked against data, and raw they amplify noise."""
   condition = model.content_meta.get("encoder", {}).get("run", "").partition("/")[0]
   own = [datasets.get_dataset(n).format for n in training_datasets(model)]
-  out = list(dict.fromkeys(own))
-  if condition == "Aug":
-    for rule in getattr(model.content_config, "augment", ()):
-      source, _, target = rule.partition(":")
-      if source in own and target not in out:
-        out.append(target)
-  return [f for f in out if f in model.formats]
+  rules = getattr(model.content_config, "augment", ())  # a fine-tuned model's config has none
+  return [f for f in run_configs.trained_formats(rules, condition, own) if f in model.formats]
 
 
 def check_trained(model, names) -> None:

@@ -52,7 +52,7 @@ def prepare_heads(stage1_path, fmt_name: str, condition: str) -> Heads:
   packing = stage1.packing
   fmt = formats.get_format(fmt_name)
   f = packing.index(fmt.name)
-  aug = train_content.augment_map(train_content.ContentConfig()).get(fmt.name)
+  aug = train_content.augment_map(train_content.ContentConfig().augment).get(fmt.name)
   fa = packing.index(aug) if condition == "Aug" else f
   return Heads(stage1, fingerprint, packing, fmt, f, fa, aug)
 

@@ -116,6 +116,28 @@ config_lib.declare(
 # (how batch_size splits over grad_accum and batch_shards: train_content.check_config, with the names)
 
 
+def augment_map(rules) -> dict[str, str]:
+  """`ContentConfig.augment` as {dataset format: synthetic format} (a later rule for a format wins)."""
+  out = {}
+  for rule in rules:
+    src, sep, tgt = rule.partition(":")
+    if not sep:
+      raise ValueError(f"augment rule {rule!r} must look like <format>:<format>, e.g. va:be5")
+    out[src] = tgt
+  return out
+
+
+def trained_formats(rules, condition: str, own) -> list[str]:
+  """The formats whose heads a stage-2 encoder of `condition` on datasets of formats `own` is
+  trained through: those formats and, for Aug, the synthetic format the `augment` rules give each."""
+  out = list(dict.fromkeys(own))
+  targets = augment_map(rules) if condition == "Aug" else {}
+  for fmt in list(out):
+    if fmt in targets and targets[fmt] not in out:
+      out.append(targets[fmt])
+  return out
+
+
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
   stage1: str = "checkpoints/mapping"

@@ -52,7 +52,7 @@ from emojax import mesh as mesh_lib, probe, progress, region, report, splits, tr
 from emojax import api, config as config_lib, pretrained
 from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
 from emojax.content_model import ContentEncoder, encoder_module, exported_params
-from emojax.run_configs import ContentConfig
+from emojax.run_configs import ContentConfig, augment_map, trained_formats
 
 MODALITIES = ("words", "texts", "images")
 
@@ -115,16 +115,6 @@ def load_stage1(path: str | pathlib.Path):
         f"stage-1 checkpoint {path} not found (no {checkpoint.MODEL_JSON}); train it with "
         f"`python launch/mapping.py --workdir={path}` or set stage1=<workdir of a stage-1 run>")
   return api.load(path), checkpoint.fingerprint(path)
-
-
-def augment_map(cfg: ContentConfig) -> dict[str, str]:
-  out = {}
-  for rule in cfg.augment:
-    src, sep, tgt = rule.partition(":")
-    if not sep:
-      raise ValueError(f"augment rule {rule!r} must look like <format>:<format>, e.g. va:be5")
-    out[src] = tgt
-  return out
 
 
 def synthetic_labels(stage1, source: str, target: str, y_NxV: np.ndarray) -> np.ndarray:
@@ -427,14 +417,12 @@ def region_readout(cfg: ContentConfig, runs: Sequence[Run], best, stage1, region
   if cfg.readout == "raw":
     return best
   mu_E, cov_ExE = region_fit
-  augment = augment_map(cfg)
 
   def trained(run: Run) -> tuple[str, ...]:
     if run.condition not in ("Sng", "Aug"):
       return ()
-    fmt = datasets.get_dataset(run.datasets[0]).format
-    target = augment.get(fmt) if run.condition == "Aug" else None
-    return (fmt, target) if target in packing.layout.formats else (fmt,)
+    own = [datasets.get_dataset(run.datasets[0]).format]
+    return tuple(f for f in trained_formats(cfg.augment, run.condition, own) if f in packing.layout.formats)
 
   residual_RxExE = np.stack([region.residual(stage1, cov_ExE, trained(r)) for r in runs])
   return jax.vmap(region.fold_into_embed, in_axes=(0, None, 0))(best, mu_E, residual_RxExE)
@@ -556,7 +544,7 @@ def check_config(cfg: ContentConfig) -> None:
 
 
 def check_formats(cfg: ContentConfig, data, layout: formats.HeadLayout, stage1_path) -> None:
-  augment = augment_map(cfg)
+  augment = augment_map(cfg.augment)
   needed = {d.format for d in data.values()}
   if any(c in cfg.conditions for c in ("Aug", "AuZ")):
     missing_rule = sorted({d.format for d in data.values()} - set(augment))
@@ -590,7 +578,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   check_formats(cfg, data, packing.layout, stage1.workdir)
   dim = next(iter(data.values())).dim
   siblings = siblings_of(list(data))
-  pool = Pool(data, packing, stage1, augment_map(cfg))
+  pool = Pool(data, packing, stage1, augment_map(cfg.augment))
   frozen = mesh_lib.put_replicated(stage1.params, mesh)  # its own argument: never in the train state
   device_pool = mesh_lib.put_replicated(pool.arrays, mesh)
   module = encoder_module(cfg.encoder, stage1.config.codec.embedding_dim, packing.width)

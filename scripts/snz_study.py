@@ -97,7 +97,7 @@ def restore(workdir: pathlib.Path):
   stage1, fingerprint = train_content.load_stage1(cfg.stage1)
   packing = stage1.packing
   data = train_content.load_data(cfg, pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features")
-  pool = train_content.Pool(data, packing, stage1, train_content.augment_map(cfg))
+  pool = train_content.Pool(data, packing, stage1, train_content.augment_map(cfg.augment))
   from emojax import mesh as mesh_lib
   frozen = mesh_lib.put_replicated(stage1.params, mesh)
   device_pool = mesh_lib.put_replicated(pool.arrays, mesh)

@@ -43,7 +43,7 @@ def setup(tiny_stage1, features):
   cfg = tc.ContentConfig(stage1=str(tiny_stage1), datasets=GERMAN, seeds=(0, 1), batch_size=64)
   model, _ = tc.load_stage1(cfg.stage1)
   data = {n: content_data.load_words(n, cfg.vectors, features) for n in GERMAN}
-  pool = tc.Pool(data, model.packing, model, tc.augment_map(cfg))
+  pool = tc.Pool(data, model.packing, model, tc.augment_map(cfg.augment))
   runs = [content_plan.Run(c, (GERMAN[0],), s) for s in (0, 1) for c in ("Bsl", "Sng", "Aug")]
   runs += [content_plan.Run("Mlt", GERMAN, s) for s in (0, 1)]
   arrays = tc.run_arrays(runs, pool, model.packing, cfg, num_slots=2)

@@ -162,7 +162,7 @@ def test_training_never_touches_the_frozen_heads(stage1, tmp_path):
   mesh = mesh_lib.make_mesh()  # 8 fake devices: the run axis is sharded over them
   packing = model.packing
   before = jax.tree.map(np.array, model.params)
-  pool = tc.Pool(data, packing, model, tc.augment_map(cfg))
+  pool = tc.Pool(data, packing, model, tc.augment_map(cfg.augment))
   runs = [content_plan.Run(c, ("schmidtke_vad",), 0) for c in ("Bsl", "Sng", "Aug")] + [content_plan.Run("Mlt", GERMAN, 0)]
   runs += [runs[-1]] * (-len(runs) % mesh.size)
   arrays = tc.run_arrays(runs, pool, packing, cfg, num_slots=2)

@@ -32,7 +32,7 @@ def setup(tiny_stage1, tmp_path_factory):
   model, _ = tc.load_stage1(cfg.stage1)
   features = tmp_path_factory.mktemp("features")
   data = {n: content_data.load_words(n, cfg.vectors, features) for n in GERMAN}
-  return cfg, model, tc.Pool(data, model.packing, model, tc.augment_map(cfg))
+  return cfg, model, tc.Pool(data, model.packing, model, tc.augment_map(cfg.augment))
 
 
 def test_residual_is_invisible_to_its_heads(setup):
