@@ -165,7 +165,7 @@ def bench_text(args, dtype_name: str, batch: int) -> dict:
     bparams = bert.init_params(jax.random.key(0), bcfg)
   else:
     try:
-      bparams, bcfg = bert.load_minilm()
+      bparams, bcfg = bert.load_model("minilm")
       weights = "all-MiniLM-L6-v2"
     except (ModuleNotFoundError, FileNotFoundError):
       bcfg, weights = bert.BertConfig(), "random, MiniLM-L6 shapes (package not installed)"

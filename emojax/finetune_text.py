@@ -176,7 +176,7 @@ def run(cfg: FinetuneConfig, workdir: str | pathlib.Path, *, bert_params=None,
   mesh_lib.check_batch_divides(cfg.batch_size, mesh_lib.make_mesh(cfg.num_devices or None))  # before any work
   workdir = loop.start_workdir(workdir, cfg, stage="content", restart=restart)
   if bert_params is None:
-    bert_params, bert_config = bert.load_minilm()
+    bert_params, bert_config = bert.load_model("minilm")
   tok = bert.load_tokenizer()
   siblings = content_plan.siblings_of(list(cfg.datasets))
   nets = mapping_nets(cfg, siblings)

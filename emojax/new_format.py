@@ -37,7 +37,7 @@ import numpy as np
 import optax
 
 from emojax import checkpoint, codec, config as config_lib, formats, losses, mesh as mesh_lib
-from emojax import datasets, loop, metrics, new_format_data, paper, progress, report, splits, train_content
+from emojax import datasets, loop, metrics, new_format_data, paper, progress, report, splits, text_data, train_content
 from emojax import api, content_model, pretrained
 from emojax.api import ContentModel, NewFormatModel
 from emojax.format_head import init_params, label_encoder
@@ -214,8 +214,9 @@ def load_base(path: str | pathlib.Path) -> tuple[ContentModel, str]:
         f"base model {path} not found (no {checkpoint.MODEL_JSON}); train it with `python "
         f"launch/content.py --modality=texts --workdir={path}` or set base=<a texts workdir>")
   model = api.load(path)
-  kind = getattr(model, "content_meta", {}).get("feature", {}).get("kind")
-  if kind != "minilm":
+  feature = getattr(model, "content_meta", {}).get("feature")
+  kind = None if feature is None else feature["kind"]
+  if feature is None or not text_data.is_text_feature(feature):
     raise ValueError(f"base={path}: new formats are learned through a frozen-feature text model "
                      f"(launch/content.py --modality=texts); this one is "
                      f"{'a stage-1 model' if kind is None else repr(kind)}")
@@ -316,13 +317,13 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
   before = jax.tree.map(np.array, {"codec": base.params, "content": base.encoder_params})
   loop.start_workdir(workdir, cfg, stage=STAGE, restart=restart)
   cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
-  max_length = base.content_meta["feature"]["max_length"]
+  max_length, encoder = (base.content_meta["feature"][k] for k in ("max_length", "kind"))
   bar = progress.Progress((1 + cfg.baseline) * cfg.epochs * len(cfg.datasets), "new formats", unit="epoch",
                           enabled=show_progress and mesh_lib.is_writer())
   rows, exported, timing = {}, {}, {}
   for name in cfg.datasets:
     t0 = time.perf_counter()
-    data = new_format_data.load(name, cache, max_length=max_length, max_items=cfg.max_items,
+    data = new_format_data.load(name, cache, max_length=max_length, encoder=encoder, max_items=cfg.max_items,
                                 train_items=cfg.goemotions_train_items if name == "goemotions_ekman" else 0,
                                 show_progress=show_progress)
     t_features = time.perf_counter() - t0

@@ -1,7 +1,8 @@
 """The pretrained models shipped inside the package, opened by name: `emojax.load("texts")`.
 
 `NAMES` are the stage-1 codec (`"codec"`) and the exported stage-2 encoder of each modality
-(`"words"`, `"texts"`, `"images"`), built from the bundled data by `python
+(`"words"`, `"texts"`, `"images"`; `"texts_fast"` is the texts model on MiniLM-L6 instead of
+all-mpnet-base-v2: 6x faster, less accurate), built from the bundled data by `python
 scripts/build_pretrained.py` into `emojax/pretrained/<name>/` (model/, model.json and
 `MODEL_CARD.md`: data, licences, config, seed, test scores, the command and machine that built it).
 `resolve` turns a name given as a string into its directory (a `pathlib.Path`, or a string with a
@@ -21,7 +22,7 @@ import numpy as np
 from emojax import checkpoint, content_data, datasets, formats, image_data, mapping_data, metrics
 from emojax import splits, text_data
 
-NAMES = ("codec", "words", "texts", "images")
+NAMES = ("codec", "words", "texts", "texts_fast", "images")
 ROOT = pathlib.Path(__file__).resolve().parent / "pretrained"
 CARD = "MODEL_CARD.md"
 BUILD_COMMAND = "python scripts/build_pretrained.py"
@@ -115,7 +116,8 @@ def _test_features(model, name: str) -> tuple[np.ndarray, np.ndarray]:
   if model.modality == "texts":
     keys, y, texts, _ = text_data.text_table(name)
     rows = [{k: i for i, k in enumerate(keys)}[k] for k in split]
-    x = text_data.text_features([texts[r] for r in rows], model.content_meta["feature"]["max_length"])
+    feature = model.content_meta["feature"]
+    x = text_data.text_features([texts[r] for r in rows], feature["max_length"], encoder=feature["kind"])
     return x, y[rows]
   keys, y = image_data.image_labels(name)
   row = {k: i for i, k in enumerate(keys)}

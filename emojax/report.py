@@ -21,6 +21,7 @@ import numpy as np
 
 from emojax import formats, image_data, losses, paper, splits
 from emojax.conditions import CONDITIONS, TRAINED, ZERO_SHOT_OF
+from emojax.encoders import sentence_encoders
 
 
 # ------------------------------------------------------------------------------------------ stage 1
@@ -198,7 +199,7 @@ def content_results(cfg, records, data, siblings, mlt_groups, extra: dict) -> di
                            if f"{pair}:{data[a].format}->{data[b].format}" in nets}
   return {
       "modality": cfg.modality, "seeds": list(cfg.seeds),
-      "vectors": image_data.FEATURE_NAME if cfg.modality == "images" else cfg.vectors,
+      "vectors": {"images": image_data.FEATURE_NAME, "texts": cfg.text_encoder}.get(cfg.modality, cfg.vectors),
       "datasets": {n: {"format": d.format, "language": d.language, "sizes": d.sizes(),
                        "dropped": d.dropped} for n, d in data.items()},
       "conditions": by_cond, "means": means,
@@ -221,6 +222,12 @@ def stage1_summary(stage1: dict) -> str:
   return f"; {len(cfg.get('pairs', ()))} pairs, {kind}, {cfg.get('steps')} steps{seed}"
 
 
+def text_features_name(results: dict) -> str:
+  """The frozen text features of a stage-2 run (older runs, with "vectors" of words, used MiniLM)."""
+  encoders = sentence_encoders.ENCODERS
+  return f"{encoders.get(results['vectors'], encoders['minilm']).title} (frozen)"
+
+
 def content_markdown(results: dict) -> str:
   conds = list(results["conditions"])
   zs = [c for c in conds if c in ZERO_SHOT_OF.values()]
@@ -228,7 +235,7 @@ def content_markdown(results: dict) -> str:
   n = len(results["seeds"])
   lines = [f"# Stage 2, {results['modality']}: test Pearson r (mean ± sd over {n} seed(s): "
            f"{results['seeds']}), features "
-           f"{'MiniLM-L6 (frozen)' if results['modality'] == 'texts' else results['vectors']} "
+           f"{text_features_name(results) if results['modality'] == 'texts' else results['vectors']} "
            f"({results['feature_dim']}-d)", "",
            f"Stage-1 checkpoint: `{results['stage1']['path']}` (fingerprint "
            f"`{results['stage1']['fingerprint'][:12]}`{stage1_summary(results['stage1'])}). Wall "

@@ -93,7 +93,10 @@ class ContentConfig:
   export: str = "warriner_vad:Aug"  # "<dataset>:<condition>" of the encoder `emojax.load` serves
   vader: bool = True  # words: zero-shot VADER valence check with the exported dataset's encoders
   feature_cache: str = ""  # "" = <workdir>/features
-  max_length: int = 128  # texts: MiniLM tokens per text (longer texts are truncated)
+  max_length: int = 128  # texts: tokens per text (longer texts are truncated)
+  # texts: the frozen sentence encoder, "minilm" (all-MiniLM-L6-v2, fast) or "mpnet"
+  # (all-mpnet-base-v2: 6x slower, more accurate; docs/representations.md)
+  text_encoder: str = "minilm"
   max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
   # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
   num_devices: int = 0  # 0 = every device of the platform
@@ -109,7 +112,7 @@ class ContentConfig:
 config_lib.declare(
     ContentConfig,
     {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
-     "readout": config_lib.one_of("raw", "region"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
+     "readout": config_lib.one_of("raw", "region"), "text_encoder": config_lib.one_of("minilm", "mpnet"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
      "epochs": POSITIVE_INT, "seeds": SEEDS, "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
      "max_groups": POSITIVE_INT, "checkpoint_every": POSITIVE_INT, "max_length": POSITIVE_INT,
      "max_items": COUNT, "num_devices": COUNT, "batch_shards": POSITIVE_INT, "grad_accum": POSITIVE_INT})

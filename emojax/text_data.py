@@ -1,4 +1,4 @@
-"""Text datasets for stage 2: EmoBank (VAD) and Affective Text (BE5) as cached MiniLM features.
+"""Text datasets for stage 2: EmoBank (VAD) and Affective Text (BE5) as cached sentence-encoder features.
 
 Two declarations of `emojax.datasets` with modality "texts": `emobank_vad` (10,062 sentences, 1-5
 VAD) and `afftext_be5`, the BE5 view of the SemEval-2007 headlines (`afftext_be6` without surprise,
@@ -9,9 +9,11 @@ Splits, aligned with stage 1 so no test headline's labels were codec training it
 (`emojax.splits`): EmoBank its official `split` column (it agrees with AffTextEB on every shared
 headline; checked); Affective Text the pair's split for the shared headlines, the 58 others by the
 3:1:1 rule.
-Features (mode (a) of issue 4, frozen backbone): all-MiniLM-L6-v2 (`emojax.encoders.bert`), mean
-pooled over real tokens, not L2-normalised, max_length 128 with truncation; computed once per
-(model, settings, texts) and cached on disk (`content_data.cached_features`), with progress.
+Features (frozen backbone): a sentence encoder of `emojax.encoders.sentence_encoders` ("minilm",
+all-MiniLM-L6-v2, the default; "mpnet", all-mpnet-base-v2), mean pooled over real tokens, not
+L2-normalised, truncated at max_length; computed once per (model, settings, texts) and cached on
+disk (`content_data.cached_features`), with progress. A model's feature record (`"kind"`, the
+encoder's name, and `"max_length"`) says how `emojax.api` reads new texts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from emojax import content_data, datasets, splits
+from emojax.encoders import sentence_encoders
 
 POOLING = "mean"  # pooled output = mean over real tokens (what sentence-transformers computes)
 NORMALIZE = False
@@ -37,26 +40,34 @@ def text_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...],
   return table.keys, table.y, table.content, table.parts
 
 
-def model_key(max_length: int) -> dict:
-  from emojax.encoders import bert
-  d = bert.minilm_dir()
-  return {"model": bert.PACKAGE, "weights_bytes": (d / "model.safetensors").stat().st_size,
+def model_key(max_length: int, encoder: str = "minilm") -> dict:
+  d = sentence_encoders.model_dir(encoder)
+  # MiniLM's key predates the choice of encoder: kept, so its cached features stay valid.
+  name = sentence_encoders.MINILM_PACKAGE if encoder == "minilm" else sentence_encoders.get(encoder).title
+  return {"model": name, "weights_bytes": (d / "model.safetensors").stat().st_size,
           "config": (d / "config.json").read_text(), "max_length": max_length, "pooling": POOLING,
           "normalize": NORMALIZE}
 
 
+def is_text_feature(feature: dict) -> bool:
+  """Whether a model's feature record is frozen sentence-encoder features (vs. words, images,
+  fine-tuned backbones)."""
+  return feature["kind"] in sentence_encoders.ENCODERS
+
+
 @functools.lru_cache(maxsize=2)
-def _encoder(max_length: int):
+def _encoder(max_length: int, encoder: str):
   from emojax.encoders import bert
-  return bert.MiniLMEncoder(max_length=max_length)
+  return bert.TextEncoder(encoder, max_length=max_length)
 
 
-def text_features(texts: Sequence[str], max_length: int = 128, *, show_progress: bool = False,
-                  notice: list | None = None) -> np.ndarray:
-  """Pooled MiniLM features (N x 384 float32) of any non-empty strings; truncation at max_length.
-  Empty / whitespace-only strings raise a ValueError naming the item (from `bert.tokenize`)."""
+def text_features(texts: Sequence[str], max_length: int = 128, *, encoder: str = "minilm",
+                  show_progress: bool = False, notice: list | None = None) -> np.ndarray:
+  """Pooled features (N x hidden float32) of any non-empty strings by the named sentence encoder;
+  truncation at max_length. Empty / whitespace-only strings raise a ValueError naming the item
+  (from `bert.tokenize`)."""
   from emojax.encoders import bert
-  enc = _encoder(max_length)
+  enc = _encoder(max_length, encoder)
   tokens = bert.tokenize(texts, max_length, tokenizer=enc.tokenizer)  # once: also what is cut
   if notice is not None and tokens.truncated_B.any():
     notice.append(int(tokens.truncated_B.sum()))
@@ -72,7 +83,7 @@ def text_features(texts: Sequence[str], max_length: int = 128, *, show_progress:
     out[idx] = enc.embed([texts[i] for i in idx], batch_size=EXTRACT_BATCH, normalize=NORMALIZE)
     if show_progress:
       done, dt = min(start + chunk, len(order)), time.perf_counter() - t0
-      print(f"\rMiniLM features: {done}/{len(order)} texts, {done / dt:.0f}/s, "
+      print(f"\r{encoder} features: {done}/{len(order)} texts, {done / dt:.0f}/s, "
             f"ETA {(len(order) - done) * dt / done:.0f} s", end="", file=sys.stderr, flush=True)
   if show_progress:
     print(file=sys.stderr)
@@ -80,16 +91,17 @@ def text_features(texts: Sequence[str], max_length: int = 128, *, show_progress:
 
 
 def cached_text_features(name: str, texts: Sequence[str], max_length: int,
-                         cache_dir: str | pathlib.Path, *, show_progress: bool = True) -> np.ndarray:
+                         cache_dir: str | pathlib.Path, *, encoder: str = "minilm",
+                         show_progress: bool = True) -> np.ndarray:
   def compute():
     notice = []
-    x = text_features(texts, max_length, show_progress=show_progress, notice=notice)
+    x = text_features(texts, max_length, encoder=encoder, show_progress=show_progress, notice=notice)
     if notice and show_progress:
       print(f"{name}: {notice[0]} text(s) longer than {max_length} tokens were truncated",
             file=sys.stderr)
     return {"x": x}
-  return content_data.cached_features(cache_dir, f"{name}.minilm{max_length}",
-                                      [model_key(max_length), list(texts)], compute)["x"]
+  return content_data.cached_features(cache_dir, f"{name}.{encoder}{max_length}",
+                                      [model_key(max_length, encoder), list(texts)], compute)["x"]
 
 
 def _limit(split: dict[str, list[str]], max_items: int) -> dict[str, list[str]]:
@@ -97,7 +109,8 @@ def _limit(split: dict[str, list[str]], max_items: int) -> dict[str, list[str]]:
 
 
 def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 128,
-               max_items: int = 0, show_progress: bool = True) -> content_data.ContentData:
+               encoder: str = "minilm", max_items: int = 0,
+               show_progress: bool = True) -> content_data.ContentData:
   """A text dataset as `ContentData`. `max_items` > 0 keeps the first that many items of each
   part (tests); features are computed only for the items kept."""
   keys, y_NxV, texts, _ = text_table(name)
@@ -105,7 +118,7 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
   split = _limit(splits.split_of(name), max_items)
   rows = np.asarray([row[k] for p in splits.PARTS for k in split[p]], np.int64)
   x_NxD = cached_text_features(name, [texts[r] for r in rows], max_length, cache_dir,
-                               show_progress=show_progress)
+                               encoder=encoder, show_progress=show_progress)
   at = {r: i for i, r in enumerate(rows)}
   items, x, y = {}, {}, {}
   for part in splits.PARTS:

@@ -60,7 +60,8 @@ MODALITIES = ("words", "texts", "images")
 def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
   if cfg.modality == "texts":
     from emojax import text_data
-    return {n: text_data.load_texts(n, cache, max_length=cfg.max_length, max_items=cfg.max_items)
+    return {n: text_data.load_texts(n, cache, max_length=cfg.max_length, encoder=cfg.text_encoder,
+                                    max_items=cfg.max_items)
             for n in cfg.datasets}
   if cfg.modality == "images":
     return {n: image_data.load_images(n, cache, cfg.max_items) for n in cfg.datasets}
@@ -638,7 +639,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
                                                   "best_dev": best_dev[(key[0], (key[1],), key[2])]},
             "feature": ({"kind": "image", "model": image_data.FEATURE_NAME, "dim": dim}
                         if cfg.modality == "images" else
-                        {"kind": "minilm", "max_length": cfg.max_length, "dim": dim}
+                        {"kind": cfg.text_encoder, "max_length": cfg.max_length, "dim": dim}
                         if cfg.modality == "texts" else
                         {"kind": "word_vectors", "vectors": cfg.vectors, "dim": dim}),
             "stage1": {"path": recorded, "fingerprint": fingerprint}}

@@ -1,16 +1,17 @@
 """The representation study: every English representation to be had offline, by ridge probe.
 
-  python scripts/representations.py words --out=/tmp/repr   # ~2 min on a 2-core CPU
-  python scripts/representations.py texts --out=/tmp/repr   # ~6 min (MiniLM over 11,312 texts)
+  python scripts/representations.py words --out=/tmp/repr   # ~8 min on a 2-core CPU
+  python scripts/representations.py texts --out=/tmp/repr   # ~12 min (both encoders over 11,312 texts)
   python scripts/representations.py speed --out=/tmp/repr   # items/s of the serving paths
 
-Words: GloVe 6B 50-d, spaCy en_core_web_md 300-d, and all-MiniLM-L6-v2 reading the word alone as a
-sentence (context-free), pooled per layer (0 = the input embeddings after their layer norm, 6 =
-the last layer): `tok` = mean over the word's own word pieces, `mean` = mean over every token with
-[CLS] and [SEP] (sentence-transformers' pooling), `cls`; plus concatenations. Each is scored by
+Words: GloVe 6B 50-d, spaCy en_core_web_md 300-d, and each sentence encoder (all-MiniLM-L6-v2,
+all-mpnet-base-v2) reading the word alone as a sentence (context-free), pooled per layer (0 = the
+input embeddings after their layer norm, K = the last layer): `tok` = mean over the word's own
+word pieces, `mean` = mean over every token with [CLS] and [SEP] (sentence-transformers' pooling),
+`cls`; plus concatenations. Each is scored by
 `emojax.probe.ridge_probe` (penalty chosen on dev, fitted on train, scored on test) on the items the
 stage-2 word runs use (`content_data.load_words` with GloVe: its OOV and gloss-leak rules), so every
-row sees the same items. Texts: the MiniLM layers' pooled features on EmoBank and Affective Text.
+row sees the same items. Texts: both encoders' layers, pooled, on EmoBank and Affective Text.
 Speed (items/s on this CPU, features only, after compilation) beside each. Prints markdown tables
 and writes `<out>/<modality>.json`; features are cached under `<out>/features/`.
 """
@@ -37,28 +38,15 @@ from emojax.encoders import bert  # noqa: E402
 TEN = ("warriner_vad", "stadthagen_va", "stadthagen_be5", "riegel_va", "wierzba_be5", "imbir_vad",
        "schmidtke_vad", "briesemeister_be5", "moors_vad", "redondo_vad")
 WORD_SETS = TEN
+ENCODERS = ("minilm", "mpnet")  # emojax.encoders.sentence_encoders
 
 
-# ------------------------------------------------------------------------------ MiniLM, all layers
-
-def all_layers(params, ids_BxL, mask_BxL, *, config: bert.BertConfig):
-  """Hidden states of every layer, [K+1, B, L, H] (0 = embeddings after their layer norm)."""
-  B, L = ids_BxL.shape
-  e = params["emb"]
-  x = e["word_VxH"][ids_BxL] + e["pos_PxH"][:L] + e["type_TxH"][0]
-  x = bert._layer_norm(x.reshape(B * L, -1), e["ln"], config.layer_norm_eps)
-  bias = jnp.where(mask_BxL[:, None, None, :] > 0, 0.0, bert.MASK_BIAS).astype(x.dtype)
-  out = [x]
-  for p in params["layers"]:
-    x = bert._layer(x, bias, p, config, None)
-    out.append(x)
-  return jnp.stack(out).reshape(len(out), B, L, -1)
-
+# ---------------------------------------------------------------- sentence encoders, all layers
 
 def pools(params, ids_BxL, mask_BxL, *, config):
   """Per layer: mean over all real tokens, mean over word pieces only (no [CLS]/[SEP]), [CLS]:
   three [K+1, B, H] arrays."""
-  h = all_layers(params, ids_BxL, mask_BxL, config=config)
+  h = bert.bert_forward(params, ids_BxL, mask_BxL, config=config, all_layers=True)
   m = mask_BxL.astype(h.dtype)
   n = m.sum(1)
   inner = m.at[:, 0].set(0.0)
@@ -67,10 +55,12 @@ def pools(params, ids_BxL, mask_BxL, *, config):
   return mean(m), mean(inner), h[:, :, 0]
 
 
-def minilm_pools(texts, max_length: int = 128, batch: int = 64) -> tuple[dict[str, np.ndarray], float]:
-  """{"mean", "tok", "cls"} -> [K+1, N, H] float32, and texts/s of the forward (after a warm-up)."""
-  params, config = bert.load_minilm()
-  tok = bert.load_tokenizer()
+def encoder_pools(texts, encoder: str, max_length: int = 128,
+                  batch: int = 64) -> tuple[dict[str, np.ndarray], float]:
+  """{"mean", "tok", "cls"} -> [K+1, N, H] float32 of a sentence encoder ("minilm", "mpnet"), and
+  texts/s of the forward (after a warm-up)."""
+  params, config = bert.load_model(encoder)
+  tok = bert.load_tokenizer(encoder)
   ids, mask, _ = bert.tokenize(list(texts), max_length, tokenizer=tok)
   n_N = mask.sum(1)
   order = np.argsort(n_N, kind="stable")
@@ -92,9 +82,14 @@ def minilm_pools(texts, max_length: int = 128, batch: int = 64) -> tuple[dict[st
     seen.add(L)
     for k, a in zip(("mean", "tok", "cls"), res):
       out[k][:, idx] = a[:, :len(idx)]
-    print(f"\rMiniLM all layers: {min(start + batch, len(order))}/{len(order)}", end="", file=sys.stderr)
+    print(f"\r{encoder} all layers: {min(start + batch, len(order))}/{len(order)}", end="", file=sys.stderr)
   print(file=sys.stderr)
   return out, timed_n / max(timed_s, 1e-9)
+
+
+def pooled_layers(texts, encoder: str, max_length: int, batch: int) -> dict[str, np.ndarray]:
+  p, rate = encoder_pools(texts, encoder, max_length=max_length, batch=batch)
+  return {**p, "rate": np.float64(rate)}
 
 
 def cached(path: pathlib.Path, texts, compute):
@@ -123,23 +118,18 @@ def word_representations(texts: list[str], out: pathlib.Path) -> tuple[dict, dic
     reps[vec] = x
     print(f"{vec}: {int((~found).sum())} of {len(texts)} texts without a vector", file=sys.stderr)
 
-  def compute():
-    p, rate = minilm_pools(texts, max_length=32, batch=256)
-    return {**{f"minilm_{k}": v for k, v in p.items()}, "rate": np.float64(rate)}
-
-  m = cached(out / "features" / "words_minilm.npz", texts, compute)
-  rate = float(m["rate"])
-  for k in ("mean", "tok", "cls"):
-    for layer in range(m[f"minilm_{k}"].shape[0]):
-      if k == "cls" and layer == 0:
-        continue  # the [CLS] embedding before any layer is the same for every word
-      reps[f"minilm L{layer} {k}"] = m[f"minilm_{k}"][layer]
-      speed[f"minilm L{layer} {k}"] = rate
-  tok = m["minilm_tok"]
-  reps["minilm L1-6 tok avg"] = tok[1:].mean(0)
-  reps["minilm L0+L6 tok"] = np.concatenate([tok[0], tok[6]], 1)
-  for name in ("minilm L1-6 tok avg", "minilm L0+L6 tok"):
-    speed[name] = rate
+  for encoder in ENCODERS:
+    m = cached(out / "features" / f"words_{encoder}.npz", texts,
+               lambda: pooled_layers(texts, encoder, max_length=32, batch=256))
+    rate, K = float(m["rate"]), m["mean"].shape[0] - 1
+    for k in ("mean", "tok", "cls"):
+      for layer in range(K + 1):
+        if k == "cls" and layer == 0:
+          continue  # the [CLS] embedding before any layer is the same for every word
+        reps[f"{encoder} L{layer} {k}"] = m[k][layer]
+    reps[f"{encoder} L1-{K} tok avg"] = m["tok"][1:].mean(0)
+    reps[f"{encoder} L0+L{K} tok"] = np.concatenate([m["tok"][0], m["tok"][K]], 1)
+    speed.update({name: rate for name in reps if name.startswith(f"{encoder} ")})
   return reps, speed
 
 
@@ -197,21 +187,20 @@ def text_study(out: pathlib.Path) -> dict:
   texts = sorted({t for _, _, ts, _ in tables.values() for t in ts})
   at = {t: i for i, t in enumerate(texts)}
 
-  def compute():
-    p, rate = minilm_pools(texts, max_length=128, batch=64)
-    return {**{f"minilm_{k}": v for k, v in p.items()}, "rate": np.float64(rate)}
-
-  m = cached(out / "features" / "texts_minilm.npz", texts, compute)
-  rate = float(m["rate"])
-  reps = {}
-  for k in ("mean", "tok", "cls"):
-    for layer in range(1, m[f"minilm_{k}"].shape[0]):
-      reps[f"minilm L{layer} {k}"] = m[f"minilm_{k}"][layer]
-  reps["minilm L1-6 mean avg"] = m["minilm_mean"][1:].mean(0)
-  reps["minilm L3-6 mean avg"] = m["minilm_mean"][3:].mean(0)
-  reps["minilm L6 mean+cls"] = np.concatenate([m["minilm_mean"][6], m["minilm_cls"][6]], 1)
-  l6 = m["minilm_mean"][6]
-  reps["minilm L6 mean, L2-normalised"] = l6 / np.linalg.norm(l6, axis=1, keepdims=True)
+  reps, speed = {}, {}
+  for encoder in ENCODERS:
+    m = cached(out / "features" / f"texts_{encoder}.npz", texts,
+               lambda: pooled_layers(texts, encoder, max_length=128, batch=64))
+    K = m["mean"].shape[0] - 1
+    for k in ("mean", "tok", "cls"):
+      for layer in range(1, K + 1):
+        reps[f"{encoder} L{layer} {k}"] = m[k][layer]
+    reps[f"{encoder} L1-{K} mean avg"] = m["mean"][1:].mean(0)
+    reps[f"{encoder} L{K // 2}-{K} mean avg"] = m["mean"][K // 2:].mean(0)
+    reps[f"{encoder} L{K} mean+cls"] = np.concatenate([m["mean"][K], m["cls"][K]], 1)
+    last = m["mean"][K]
+    reps[f"{encoder} L{K} mean, L2-normalised"] = last / np.linalg.norm(last, axis=1, keepdims=True)
+    speed.update({name: float(m["rate"]) for name in reps if name.startswith(f"{encoder} ")})
   results = {}
   for name, X in reps.items():
     row = {}
@@ -223,7 +212,7 @@ def text_study(out: pathlib.Path) -> dict:
       r = probe.ridge_probe(x, yy)
       row[n] = {"test": r["test_mean"], "dev": r["dev_mean"], "alpha": r["alpha"],
                 "test_vars": r["test"].tolist()}
-    row["_dim"], row["_items_per_s"] = int(X.shape[1]), rate
+    row["_dim"], row["_items_per_s"] = int(X.shape[1]), speed[name]
     results[name] = row
     print(f"{name:34s} " + " ".join(f"{n} {row[n]['test']:.3f}" for n in names), file=sys.stderr, flush=True)
   return results

@@ -54,12 +54,13 @@ def single_label(name: str, part: str) -> tuple[list[str], list[str]]:
 
 
 def embeddings(name: str, texts: list[str], model, cache) -> np.ndarray:
-  """The model's embeddings of texts: through cached MiniLM features for a frozen-MiniLM model,
-  else through the model's own `embed` (another or a fine-tuned encoder; not cached)."""
+  """The model's embeddings of texts: through cached features for a frozen-feature model, else
+  through the model's own `embed` (a fine-tuned encoder; not cached)."""
   from emojax import text_data
-  if model.content_meta["feature"]["kind"] != "minilm":
+  feature = model.content_meta["feature"]
+  if not text_data.is_text_feature(feature):
     return model.embed(texts)
-  x = text_data.cached_text_features(name, texts, model.content_meta["feature"]["max_length"], cache)
+  x = text_data.cached_text_features(name, texts, feature["max_length"], cache, encoder=feature["kind"])
   return model.embed_features(x)
 
 

@@ -41,7 +41,7 @@ def test_length_groups_cover_every_text_in_order_within_the_limits():
 
 
 def test_grouped_features_equal_one_padded_batch():
-  enc = text_data._encoder(128)
+  enc = text_data._encoder(128, "minilm")
   t = bert.tokenize(SENTENCES, 128, tokenizer=enc.tokenizer)
   rows = 8  # every text in one batch, padded to the longest: no grouping, no row buckets
   ids, mask = np.zeros((rows, t.ids_BxL.shape[1]), np.int32), np.zeros((rows, t.ids_BxL.shape[1]), np.int32)

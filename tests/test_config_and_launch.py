@@ -18,7 +18,7 @@ from conftest import launcher_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = {"stage1": MappingConfig, "paper_codec": MappingConfig, "conditioned_codec": MappingConfig,
-           "words": ContentConfig, "words_paper": ContentConfig, "texts": ContentConfig,
+           "words": ContentConfig, "words_paper": ContentConfig, "texts": ContentConfig, "texts_fast": ContentConfig,
            "texts_paper": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
            "images_finetune": FinetuneImageConfig, "new_formats": new_format.NewFormatConfig,
            "transfer": transfer.TransferConfig, "new_format_codec": transfer.NewFormatCodecConfig}
@@ -94,9 +94,10 @@ def test_config_files_hold_the_launchers_defaults():
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, epochs=40, learning_rate=3e-4,
       export="emobank_vad:Aug", vader=False)
   assert _file("texts_paper") == texts_paper
-  assert _file("texts") == dataclasses.replace(
+  assert _file("texts_fast") == dataclasses.replace(
       texts_paper, encoder=EncoderConfig(hidden=(256,), dropout=(0.1, 0.3)), weight_decay=10.0,
       readout="region")
+  assert _file("texts") == dataclasses.replace(_file("texts_fast"), text_encoder="mpnet")
   assert _file("texts").learning_rate == finetune_text.BSZ_LEARNING_RATE  # fine-tuning's BsZ nets
   assert _file("images") == ContentConfig(
       modality="images", stage1=stage1, datasets=("bass_us_va", "bass_ch_va"), conditions=TRAINED,

@@ -153,6 +153,26 @@ def test_load_embeds_and_predicts_texts(texts_run):
     model.predict_array([b"caf\xe9".decode("utf-8", "surrogateescape")], "vad", modality="texts")
 
 
+def test_an_mpnet_text_model_trains_records_and_serves_its_encoder(tiny_stage1, tmp_path):
+  # text_encoder=mpnet: features from all-mpnet-base-v2 (768-d), recorded in model.json, and the
+  # loaded model reads new texts through the same encoder (not MiniLM).
+  workdir = tmp_path / "texts_mpnet"
+  proc = launch("launch/content.py", "--modality=texts", f"--workdir={workdir}", "--seeds=0",
+                f"stage1={tiny_stage1}", f"feature_cache={tmp_path / 'features'}", "text_encoder=mpnet",
+                "datasets=emobank_vad", "conditions=Sng", "export=emobank_vad:Sng", *TINY)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  meta = json.loads((workdir / "model.json").read_text())
+  assert meta["feature"] == {"kind": "mpnet", "max_length": 32, "dim": 768}
+  assert [p.name.split(".")[1] for p in (tmp_path / "features").iterdir()] == ["mpnet32"]
+  model = emojax.load(workdir)
+  texts = ["I am so happy today!", "The war killed thousands."]
+  x = text_data.text_features(texts, 32, encoder="mpnet")
+  assert x.shape == (2, 768)
+  np.testing.assert_allclose(model.embed(texts, modality="texts"), model.embed_features(x), atol=1e-5)
+  with pytest.raises(ValueError, match="unknown text encoder 'bert'"):
+    text_data.text_features(texts, 32, encoder="bert")
+
+
 # ------------------------------------------------------------------------------------ fine-tuning
 
 def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):

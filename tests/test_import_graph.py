@@ -24,7 +24,7 @@ LAYERS = {
     # data: the dataset registry and its readers, splits, feature tables, pretrained backbones
     "datasets": "data", "readers": "data", "splits": "data", "mapping_data": "data",
     "content_data": "data", "text_data": "data", "image_data": "data", "new_format_data": "data",
-    "encoders": "data", "encoders.bert": "data", "encoders.mobilenet": "data",
+    "encoders": "data", "encoders.bert": "data", "encoders.sentence_encoders": "data", "encoders.mobilenet": "data",
     "encoders.word_vectors": "data", "encoders.word_encoder": "data",
     # model: the math of the networks and losses, their building blocks, the run configs a model
     # records, export/import of parameters, the paper's numbers and the results tables

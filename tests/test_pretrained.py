@@ -110,13 +110,15 @@ def test_words_by_name_predicts_and_reproduces_its_card():
   assert_close_scores(got, {n: card[n] for n in names}, "words")
 
 
-def test_texts_by_name_predicts_and_reproduces_its_card():
-  model = emojax.load("texts")
+@pytest.mark.parametrize("name, encoder", [("texts", "mpnet"), ("texts_fast", "minilm")])
+def test_texts_by_name_predicts_and_reproduces_its_card(name, encoder):
+  model = emojax.load(name)
   assert model.modality == "texts" and model.stage1.workdir == pretrained.ROOT / "codec"
+  assert model.content_meta["feature"]["kind"] == encoder
   vad = model.decode_embeddings(model.embed(["I lost my job today and my dog died",
                                              "What a wonderful surprise party!"], modality="texts"), "vad")
   assert vad[0, 0] < 0 < vad[1, 0]  # valence
-  assert_close_scores(pretrained.test_scores(model), card_scores("texts")["test_scores"], "texts")
+  assert_close_scores(pretrained.test_scores(model), card_scores(name)["test_scores"], name)
 
 
 def test_images_by_name_predicts_and_reproduces_its_card():

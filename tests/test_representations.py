@@ -82,7 +82,7 @@ def test_minilm_word_features_last_layer_equal_the_sentence_encoder_without_norm
   from emojax.encoders import bert, word_encoder
   words = ["happy", "funeral", "TO PERMIT", "war"]
   ours = word_encoder.encoder_features("minilm_l6", words)
-  reference = bert.MiniLMEncoder(max_length=32).embed(words, batch_size=8, normalize=False)
+  reference = bert.TextEncoder(max_length=32).embed(words, batch_size=8, normalize=False)
   chex.assert_trees_all_close(ours, reference, atol=1e-4)
   l2 = word_encoder.encoder_features("minilm_l2", words)
   chex.assert_shape(l2, (4, 384))

@@ -43,7 +43,7 @@ def _minilm(depth: int):
   import jax
 
   from emojax.encoders import bert
-  params, config = bert.load_minilm()
+  params, config = bert.load_model("minilm")
   config = dataclasses.replace(config, num_layers=depth)
   params = {"emb": params["emb"], "layers": params["layers"][:depth]}
   fn = jax.jit(lambda p, ids, mask: bert.mean_pool(
