@@ -35,4 +35,4 @@ def get_config() -> ContentConfig:
       # Adam 3e-4: best mean dev r over Bsl/Sng/Aug/Mlt among 1e-3 (.509), 3e-4 (.561), 1e-4 (.539).
       # (finetune_text.BSZ_LEARNING_RATE repeats it: fine-tuning's BsZ uses this table's mapping nets.)
       learning_rate=3e-4, weight_decay=10.0, batch_size=32, epochs=40, seeds=(0, 1, 2), max_length=128,
-      export="emobank_vad:Aug", vader=False, readout="region", text_encoder="mpnet")
+      export="emobank_vad:Aug", vader=False, readout="region", text_encoder="mpnet", text_pooling="layers")

@@ -316,8 +316,7 @@ class ContentModel(EmotionModel):
     return word_encoder.complete(name, items, x, found), found, given
 
   def _text_features(self, items: list[str], max_length: int, notice: list) -> np.ndarray:
-    return text_data.text_features(items, max_length, encoder=self.content_meta["feature"]["kind"],
-                                   notice=notice)
+    return text_data.text_features(items, notice=notice, **text_data.settings(self.content_meta["feature"]))
 
   def _image_features(self, items) -> tuple[np.ndarray, np.ndarray, list]:
     """Images: a path, an HxW / HxWxC array (C = 1, 3 or 4; uint8 or float in [0, 1]), an NxHxWxC

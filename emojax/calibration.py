@@ -249,8 +249,7 @@ def training_datasets(model) -> list[str]:
 def _frozen_text_features(model, name: str, cache_dir) -> np.ndarray:
   """Sentence-encoder features of a text dataset's training split through the feature cache of
   stage 2 (frozen-feature text models only: the same features `embed` computes)."""
-  feature = model.content_meta["feature"]
-  data = text_data.load_texts(name, cache_dir, max_length=feature["max_length"], encoder=feature["kind"],
+  data = text_data.load_texts(name, cache_dir, **text_data.settings(model.content_meta["feature"]),
                               show_progress=True)
   return data.x["train"]
 

@@ -317,13 +317,13 @@ def run(cfg: NewFormatConfig, workdir: str | pathlib.Path, *, show_progress: boo
   before = jax.tree.map(np.array, {"codec": base.params, "content": base.encoder_params})
   loop.start_workdir(workdir, cfg, stage=STAGE, restart=restart)
   cache = pathlib.Path(cfg.feature_cache) if cfg.feature_cache else workdir / "features"
-  max_length, encoder = (base.content_meta["feature"][k] for k in ("max_length", "kind"))
+  feature = text_data.settings(base.content_meta["feature"])
   bar = progress.Progress((1 + cfg.baseline) * cfg.epochs * len(cfg.datasets), "new formats", unit="epoch",
                           enabled=show_progress and mesh_lib.is_writer())
   rows, exported, timing = {}, {}, {}
   for name in cfg.datasets:
     t0 = time.perf_counter()
-    data = new_format_data.load(name, cache, max_length=max_length, encoder=encoder, max_items=cfg.max_items,
+    data = new_format_data.load(name, cache, **feature, max_items=cfg.max_items,
                                 train_items=cfg.goemotions_train_items if name == "goemotions_ekman" else 0,
                                 show_progress=show_progress)
     t_features = time.perf_counter() - t0

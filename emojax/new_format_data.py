@@ -62,7 +62,8 @@ def parts(name: str, *, train_items: int = 0) -> tuple[dict[str, tuple], dict[st
 # -------------------------------------------------------------------------------------- as features
 
 def load(name: str, cache_dir: str | pathlib.Path, *, max_length: int, encoder: str = "minilm",
-         max_items: int = 0, train_items: int = 0, show_progress: bool = True) -> content_data.ContentData:
+         pooling: str = "last", max_items: int = 0, train_items: int = 0,
+         show_progress: bool = True) -> content_data.ContentData:
   """A dataset as `ContentData` with sentence-encoder features (the settings of the frozen text encoder).
   `max_items` > 0 keeps the first that many items of each part (tests); `train_items` applies to
   the train part (see the module docstring). Features are cached per part."""
@@ -75,5 +76,5 @@ def load(name: str, cache_dir: str | pathlib.Path, *, max_length: int, encoder: 
       keys, texts, yy = keys[:max_items], texts[:max_items], yy[:max_items]
     items[p], y[p] = list(keys), np.asarray(yy, np.float32)
     x[p] = text_data.cached_text_features(f"{name}_{p}", texts, max_length, cache_dir,
-                                          encoder=encoder, show_progress=show_progress)
+                                          encoder=encoder, pooling=pooling, show_progress=show_progress)
   return content_data.ContentData(name, ds.format, ds.language, items, x, y, dropped)

@@ -116,8 +116,7 @@ def _test_features(model, name: str) -> tuple[np.ndarray, np.ndarray]:
   if model.modality == "texts":
     keys, y, texts, _ = text_data.text_table(name)
     rows = [{k: i for i, k in enumerate(keys)}[k] for k in split]
-    feature = model.content_meta["feature"]
-    x = text_data.text_features([texts[r] for r in rows], feature["max_length"], encoder=feature["kind"])
+    x = text_data.text_features([texts[r] for r in rows], **text_data.settings(model.content_meta["feature"]))
     return x, y[rows]
   keys, y = image_data.image_labels(name)
   row = {k: i for i, k in enumerate(keys)}

@@ -97,6 +97,7 @@ class ContentConfig:
   # texts: the frozen sentence encoder, "minilm" (all-MiniLM-L6-v2, fast) or "mpnet"
   # (all-mpnet-base-v2: 6x slower, more accurate; docs/representations.md)
   text_encoder: str = "minilm"
+  text_pooling: str = "last"  # texts: "last" layer's mean pool, or "layers": its average over all layers
   max_items: int = 0  # texts: > 0 keeps the first that many items of each split part (tests);
   # images: > 0 keeps about that many images in all, 3:1:1 over the parts (tests)
   num_devices: int = 0  # 0 = every device of the platform
@@ -112,7 +113,8 @@ class ContentConfig:
 config_lib.declare(
     ContentConfig,
     {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
-     "readout": config_lib.one_of("raw", "region"), "text_encoder": config_lib.one_of("minilm", "mpnet"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
+     "readout": config_lib.one_of("raw", "region"), "text_encoder": config_lib.one_of("minilm", "mpnet"),
+     "text_pooling": config_lib.one_of("last", "layers"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
      "epochs": POSITIVE_INT, "seeds": SEEDS, "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
      "max_groups": POSITIVE_INT, "checkpoint_every": POSITIVE_INT, "max_length": POSITIVE_INT,
      "max_items": COUNT, "num_devices": COUNT, "batch_shards": POSITIVE_INT, "grad_accum": POSITIVE_INT})

@@ -10,10 +10,12 @@ Splits, aligned with stage 1 so no test headline's labels were codec training it
 headline; checked); Affective Text the pair's split for the shared headlines, the 58 others by the
 3:1:1 rule.
 Features (frozen backbone): a sentence encoder of `emojax.encoders.sentence_encoders` ("minilm",
-all-MiniLM-L6-v2, the default; "mpnet", all-mpnet-base-v2), mean pooled over real tokens, not
-L2-normalised, truncated at max_length; computed once per (model, settings, texts) and cached on
-disk (`content_data.cached_features`), with progress. A model's feature record (`"kind"`, the
-encoder's name, and `"max_length"`) says how `emojax.api` reads new texts.
+all-MiniLM-L6-v2, the default; "mpnet", all-mpnet-base-v2), mean pooled over real tokens of the
+last layer or averaged over all layers (`bert.POOLINGS`), not L2-normalised, truncated at
+max_length; computed once per (model, settings, texts) and cached on disk
+(`content_data.cached_features`), with progress. A model's feature record (`feature_record`: the
+encoder's name as `"kind"`, `"max_length"`, `"pooling"` unless "last") says how `emojax.api` reads
+new texts; `settings` turns it back into the keyword arguments of the functions here.
 """
 
 from __future__ import annotations
@@ -40,13 +42,27 @@ def text_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...],
   return table.keys, table.y, table.content, table.parts
 
 
-def model_key(max_length: int, encoder: str = "minilm") -> dict:
+def model_key(max_length: int, encoder: str = "minilm", pooling: str = "last") -> dict:
   d = sentence_encoders.model_dir(encoder)
   # MiniLM's key predates the choice of encoder: kept, so its cached features stay valid.
   name = sentence_encoders.MINILM_PACKAGE if encoder == "minilm" else sentence_encoders.get(encoder).title
   return {"model": name, "weights_bytes": (d / "model.safetensors").stat().st_size,
-          "config": (d / "config.json").read_text(), "max_length": max_length, "pooling": POOLING,
+          "config": (d / "config.json").read_text(), "max_length": max_length,
+          "pooling": POOLING if pooling == "last" else f"{POOLING} of every layer's mean",
           "normalize": NORMALIZE}
+
+
+def feature_record(encoder: str, max_length: int, pooling: str, dim: int) -> dict:
+  """What a text model's model.json records of its features (no "pooling" for the last layer: the
+  record of every model before pooling was a choice)."""
+  return {"kind": encoder, "max_length": max_length, **({"pooling": pooling} if pooling != "last" else {}),
+          "dim": dim}
+
+
+def settings(feature: dict) -> dict:
+  """A feature record as the keyword arguments of `text_features` and friends."""
+  return {"max_length": feature["max_length"], "encoder": feature["kind"],
+          "pooling": feature.get("pooling", "last")}
 
 
 def is_text_feature(feature: dict) -> bool:
@@ -56,18 +72,19 @@ def is_text_feature(feature: dict) -> bool:
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder(max_length: int, encoder: str):
+def _encoder(max_length: int, encoder: str, pooling: str = "last"):
   from emojax.encoders import bert
-  return bert.TextEncoder(encoder, max_length=max_length)
+  return bert.TextEncoder(encoder, max_length=max_length, pooling=pooling)
 
 
 def text_features(texts: Sequence[str], max_length: int = 128, *, encoder: str = "minilm",
-                  show_progress: bool = False, notice: list | None = None) -> np.ndarray:
+                  pooling: str = "last", show_progress: bool = False,
+                  notice: list | None = None) -> np.ndarray:
   """Pooled features (N x hidden float32) of any non-empty strings by the named sentence encoder;
   truncation at max_length. Empty / whitespace-only strings raise a ValueError naming the item
   (from `bert.tokenize`)."""
   from emojax.encoders import bert
-  enc = _encoder(max_length, encoder)
+  enc = _encoder(max_length, encoder, pooling)
   tokens = bert.tokenize(texts, max_length, tokenizer=enc.tokenizer)  # once: also what is cut
   if notice is not None and tokens.truncated_B.any():
     notice.append(int(tokens.truncated_B.sum()))
@@ -92,16 +109,18 @@ def text_features(texts: Sequence[str], max_length: int = 128, *, encoder: str =
 
 def cached_text_features(name: str, texts: Sequence[str], max_length: int,
                          cache_dir: str | pathlib.Path, *, encoder: str = "minilm",
-                         show_progress: bool = True) -> np.ndarray:
+                         pooling: str = "last", show_progress: bool = True) -> np.ndarray:
   def compute():
     notice = []
-    x = text_features(texts, max_length, encoder=encoder, show_progress=show_progress, notice=notice)
+    x = text_features(texts, max_length, encoder=encoder, pooling=pooling, show_progress=show_progress,
+                      notice=notice)
     if notice and show_progress:
       print(f"{name}: {notice[0]} text(s) longer than {max_length} tokens were truncated",
             file=sys.stderr)
     return {"x": x}
-  return content_data.cached_features(cache_dir, f"{name}.{encoder}{max_length}",
-                                      [model_key(max_length, encoder), list(texts)], compute)["x"]
+  layers = "" if pooling == "last" else f".{pooling}"
+  return content_data.cached_features(cache_dir, f"{name}.{encoder}{max_length}{layers}",
+                                      [model_key(max_length, encoder, pooling), list(texts)], compute)["x"]
 
 
 def _limit(split: dict[str, list[str]], max_items: int) -> dict[str, list[str]]:
@@ -109,7 +128,7 @@ def _limit(split: dict[str, list[str]], max_items: int) -> dict[str, list[str]]:
 
 
 def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 128,
-               encoder: str = "minilm", max_items: int = 0,
+               encoder: str = "minilm", pooling: str = "last", max_items: int = 0,
                show_progress: bool = True) -> content_data.ContentData:
   """A text dataset as `ContentData`. `max_items` > 0 keeps the first that many items of each
   part (tests); features are computed only for the items kept."""
@@ -118,7 +137,7 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
   split = _limit(splits.split_of(name), max_items)
   rows = np.asarray([row[k] for p in splits.PARTS for k in split[p]], np.int64)
   x_NxD = cached_text_features(name, [texts[r] for r in rows], max_length, cache_dir,
-                               encoder=encoder, show_progress=show_progress)
+                               encoder=encoder, pooling=pooling, show_progress=show_progress)
   at = {r: i for i, r in enumerate(rows)}
   items, x, y = {}, {}, {}
   for part in splits.PARTS:

@@ -48,7 +48,7 @@ import numpy as np
 import optax
 
 from emojax import baselines, checkpoint, codec, content_data, datasets, formats, image_data, layers, loop, mapping_data, metrics
-from emojax import mesh as mesh_lib, probe, progress, region, report, splits, train_mapping
+from emojax import mesh as mesh_lib, probe, progress, region, report, splits, text_data, train_mapping
 from emojax import api, config as config_lib, pretrained
 from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
 from emojax.content_model import ContentEncoder, encoder_module, exported_params
@@ -59,9 +59,8 @@ MODALITIES = ("words", "texts", "images")
 
 def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
   if cfg.modality == "texts":
-    from emojax import text_data
     return {n: text_data.load_texts(n, cache, max_length=cfg.max_length, encoder=cfg.text_encoder,
-                                    max_items=cfg.max_items)
+                                    pooling=cfg.text_pooling, max_items=cfg.max_items)
             for n in cfg.datasets}
   if cfg.modality == "images":
     return {n: image_data.load_images(n, cache, cfg.max_items) for n in cfg.datasets}
@@ -639,7 +638,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
                                                   "best_dev": best_dev[(key[0], (key[1],), key[2])]},
             "feature": ({"kind": "image", "model": image_data.FEATURE_NAME, "dim": dim}
                         if cfg.modality == "images" else
-                        {"kind": cfg.text_encoder, "max_length": cfg.max_length, "dim": dim}
+                        text_data.feature_record(cfg.text_encoder, cfg.max_length, cfg.text_pooling, dim)
                         if cfg.modality == "texts" else
                         {"kind": "word_vectors", "vectors": cfg.vectors, "dim": dim}),
             "stage1": {"path": recorded, "fingerprint": fingerprint}}

@@ -142,7 +142,8 @@ def word_study(out: pathlib.Path) -> dict:
   reps, speed = word_representations(texts, out)
   # Concatenations of the best of each family (by Warriner dev r below, fixed here for clarity).
   reps["glove50+spacy300"] = np.concatenate([reps["glove50"], reps["spacy300"]], 1)
-  for m in ("minilm L6 tok", "minilm L1-6 tok avg", "minilm L4 mean"):
+  for m in ("minilm L6 tok", "minilm L1-6 tok avg", "minilm L4 mean", "mpnet L3 mean", "mpnet L6 mean",
+            "mpnet L1-12 tok avg"):
     reps[f"glove50+{m}"] = np.concatenate([reps["glove50"], reps[m]], 1)
     reps[f"glove50+spacy300+{m}"] = np.concatenate([reps["glove50"], reps["spacy300"], reps[m]], 1)
     speed[f"glove50+{m}"] = speed[f"glove50+spacy300+{m}"] = speed[m]

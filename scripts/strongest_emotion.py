@@ -60,7 +60,7 @@ def embeddings(name: str, texts: list[str], model, cache) -> np.ndarray:
   feature = model.content_meta["feature"]
   if not text_data.is_text_feature(feature):
     return model.embed(texts)
-  x = text_data.cached_text_features(name, texts, feature["max_length"], cache, encoder=feature["kind"])
+  x = text_data.cached_text_features(name, texts, cache_dir=cache, **text_data.settings(feature))
   return model.embed_features(x)
 
 

@@ -153,6 +153,18 @@ def test_encoder_embed_matches_reference(encoder):
     np.testing.assert_allclose(out_NxH, REFS[encoder]["embeddings"], atol=1e-5, rtol=0)
 
 
+def test_layer_averaged_pooling_matches_transformers_hidden_states():
+    # pooling="layers" (the texts model's feature): every layer's mean pool, averaged over layers
+    # 1..12, against transformers' output_hidden_states on the same batch.
+    enc = bert.TextEncoder("mpnet", pooling="layers")
+    out_NxH = enc.embed(SENTENCES, batch_size=8, normalize=False)
+    np.testing.assert_allclose(out_NxH, REFS["mpnet"]["layers_mean"], atol=2e-5, rtol=0)
+    last_NxH = bert.TextEncoder("mpnet").embed(SENTENCES, batch_size=8, normalize=False)
+    assert np.abs(out_NxH - last_NxH).max() > 0.1  # a different feature, not the last layer's
+    with pytest.raises(ValueError, match="pooling='max'"):
+        bert.TextEncoder("minilm", pooling="max")
+
+
 def test_finetuning_gradient_is_finite_reaches_every_layer_and_follows_dropout_key():
     params, config = bert.load_model("minilm")
     ids_BxL, mask_BxL, _ = bert.tokenize(SENTENCES[:3])

@@ -15,7 +15,7 @@ import emojax
 from emojax import checkpoint, content_plan, datasets, finetune_text, mapping_data, splits, text_data
 from emojax import train_content as tc
 from emojax.encoders import bert
-from conftest import launch
+from conftest import ROOT, launch
 
 TINY = ["epochs=1", "mapping_epochs=1", "batch_size=8", "max_groups=1", "max_items=8",
         "max_length=32"]
@@ -86,15 +86,17 @@ def test_feature_cache_hit_and_features(cache, monkeypatch):
 @pytest.fixture(scope="module")
 def texts_run(tiny_stage1, cache, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("texts")
-  proc = launch("launch/content.py", "--modality=texts", f"--workdir={workdir}", "--seeds=0",
-                f"stage1={tiny_stage1}", f"feature_cache={cache}", *TINY)
+  # configs/texts_fast.py: MiniLM, whose features the `cache` fixture holds (the default config,
+  # on all-mpnet-base-v2, is the next test's).
+  proc = launch("launch/content.py", f"--config={ROOT / 'configs' / 'texts_fast.py'}", f"--workdir={workdir}",
+                "--seeds=0", f"stage1={tiny_stage1}", f"feature_cache={cache}", *TINY)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, proc
 
 
 def test_launcher_writes_the_text_experiment(texts_run, cache):
   workdir, proc = texts_run
-  assert "MiniLM features" not in proc.stderr  # the cache of the fixture was hit
+  assert "minilm features" not in proc.stderr  # the cache of the fixture was hit
   results = json.loads((workdir / "results.json").read_text())
   assert results["modality"] == "texts" and set(results["datasets"]) == set(datasets.names("texts"))
   assert all(results["means"][c] for c in content_plan.CONDITIONS), results["means"]
@@ -153,20 +155,20 @@ def test_load_embeds_and_predicts_texts(texts_run):
     model.predict_array([b"caf\xe9".decode("utf-8", "surrogateescape")], "vad", modality="texts")
 
 
-def test_an_mpnet_text_model_trains_records_and_serves_its_encoder(tiny_stage1, tmp_path):
-  # text_encoder=mpnet: features from all-mpnet-base-v2 (768-d), recorded in model.json, and the
-  # loaded model reads new texts through the same encoder (not MiniLM).
+def test_the_default_mpnet_text_model_trains_records_and_serves_its_encoder(tiny_stage1, tmp_path):
+  # configs/texts.py (text_encoder=mpnet, text_pooling=layers): all-mpnet-base-v2's layer-averaged
+  # mean pool (768-d), recorded in model.json, and the loaded model reads new texts through the
+  # same encoder and pooling (not MiniLM, not the last layer).
   workdir = tmp_path / "texts_mpnet"
   proc = launch("launch/content.py", "--modality=texts", f"--workdir={workdir}", "--seeds=0",
-                f"stage1={tiny_stage1}", f"feature_cache={tmp_path / 'features'}", "text_encoder=mpnet",
-                "datasets=emobank_vad", "conditions=Sng", "export=emobank_vad:Sng", *TINY)
+                f"stage1={tiny_stage1}", f"feature_cache={tmp_path / 'features'}", "datasets=emobank_vad", "conditions=Sng", "export=emobank_vad:Sng", *TINY)
   assert proc.returncode == 0, proc.stderr[-3000:]
   meta = json.loads((workdir / "model.json").read_text())
-  assert meta["feature"] == {"kind": "mpnet", "max_length": 32, "dim": 768}
-  assert [p.name.split(".")[1] for p in (tmp_path / "features").iterdir()] == ["mpnet32"]
+  assert meta["feature"] == {"kind": "mpnet", "max_length": 32, "pooling": "layers", "dim": 768}
+  assert [p.name.split(".")[1:3] for p in (tmp_path / "features").iterdir()] == [["mpnet32", "layers"]]
   model = emojax.load(workdir)
   texts = ["I am so happy today!", "The war killed thousands."]
-  x = text_data.text_features(texts, 32, encoder="mpnet")
+  x = text_data.text_features(texts, 32, encoder="mpnet", pooling="layers")
   assert x.shape == (2, 768)
   np.testing.assert_allclose(model.embed(texts, modality="texts"), model.embed_features(x), atol=1e-5)
   with pytest.raises(ValueError, match="unknown text encoder 'bert'"):

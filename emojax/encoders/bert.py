@@ -274,11 +274,23 @@ def l2_normalize(x_BxH: jax.Array, eps: float = 1e-12) -> jax.Array:
     return x_BxH / jnp.maximum(jnp.linalg.norm(x_BxH, axis=-1, keepdims=True), eps)
 
 
+# How `sentence_embedding` pools: "last", the mean over real tokens of the last layer (what
+# sentence-transformers computes); "layers", that mean of every layer 1..K, averaged over the layers
+# (for all-mpnet-base-v2 the better emotion feature by ridge probe on dev; docs/representations.md).
+POOLINGS = ("last", "layers")
+
+
 def sentence_embedding(params: Params, input_ids_BxL: jax.Array, attention_mask_BxL: jax.Array, *,
-                       config: BertConfig, normalize: bool = True) -> jax.Array:
-    """The sentence embedding of all-MiniLM-L6-v2 and all-mpnet-base-v2: mean pooling, then (by
-    default) L2 normalisation."""
-    h_BxLxH = bert_forward(params, input_ids_BxL, attention_mask_BxL, config=config)
+                       config: BertConfig, normalize: bool = True, pooling: str = "last") -> jax.Array:
+    """The sentence embedding of all-MiniLM-L6-v2 and all-mpnet-base-v2: mean pooling (`pooling`),
+    then (by default) L2 normalisation."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling={pooling!r}; known: {POOLINGS}")
+    if pooling == "last":
+        h_BxLxH = bert_forward(params, input_ids_BxL, attention_mask_BxL, config=config)
+    else:  # the mean of the layers' mean pools is the mean pool of the layers' mean
+        h_BxLxH = bert_forward(params, input_ids_BxL, attention_mask_BxL, config=config,
+                               all_layers=True)[1:].mean(0)
     pooled_BxH = mean_pool(h_BxLxH, attention_mask_BxL)
     return l2_normalize(pooled_BxH) if normalize else pooled_BxH
 
@@ -345,14 +357,17 @@ class TextEncoder:
     """Loads a sentence encoder (`sentence_encoders.ENCODERS` name, or its folder) once; `embed`
     returns sentence embeddings as a numpy (N, H) array."""
 
-    def __init__(self, encoder: str = "minilm", max_length: int = 128, model_dir: Path | str | None = None):
+    def __init__(self, encoder: str = "minilm", max_length: int = 128, model_dir: Path | str | None = None,
+                 pooling: str = "last"):
         self.params, self.config = load_model(encoder, model_dir)
         most = self.config.max_position - self.config.position_offset
         if not 2 <= max_length <= most:
             raise ValueError(f"max_length={max_length} not in [2, {most}]")
         self.tokenizer = load_tokenizer(encoder, model_dir)
-        self.max_length = max_length
-        self._embed = jax.jit(sentence_embedding, static_argnames=("config", "normalize"))
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r}; known: {POOLINGS}")
+        self.max_length, self.pooling = max_length, pooling
+        self._embed = jax.jit(sentence_embedding, static_argnames=("config", "normalize", "pooling"))
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
         """Sentence embeddings (N, H) of texts (`embed_tokens` of their `tokenize`)."""
@@ -377,7 +392,7 @@ class TextEncoder:
             mask_BxL = np.zeros((rows, L), dtype=np.int32)
             ids_BxL[: len(idx)], mask_BxL[: len(idx)] = ids_NxL[idx, :L], mask_NxL[idx, :L]
             pending.append((idx, self._embed(self.params, ids_BxL, mask_BxL, config=self.config,
-                                             normalize=normalize)))
+                                             normalize=normalize, pooling=self.pooling)))
         for idx, e_BxH in pending:
             out_NxH[idx] = np.asarray(e_BxH)[: len(idx)]
         return out_NxH
