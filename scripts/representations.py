@@ -232,22 +232,25 @@ def text_markdown(results: dict) -> str:
 
 def speed_study(n_words: int = 2048, n_texts: int = 512) -> dict:
   """Items/s of the serving paths on this CPU, after compilation: word features of the first
-  `n_words` Warriner words (`content_data.word_features`), MiniLM sentence features of the first
-  `n_texts` EmoBank texts at max_length 128 (`text_data.text_features`)."""
+  `n_words` Warriner words (`content_data.word_features`), sentence features of the first
+  `n_texts` EmoBank texts at max_length 128 (`text_data.text_features`) with each encoder and
+  pooling the texts models use."""
   _, _, texts = content_data.word_table("warriner_vad")
   words = list(texts[:n_words])
   out = {}
-  for name in ("glove50", "spacy300", "minilm_l4", "minilm_l6", "glove50+minilm_l4"):
+  for name in ("glove50", "spacy300", "minilm_l4", "minilm_l6", "glove50+minilm_l4", "mpnet_tokavg",
+               "glove50+mpnet_tokavg"):
     content_data.word_features(name, words)  # load tables, compile every shape
     t0 = time.perf_counter()
     content_data.word_features(name, words)
     out[name] = len(words) / (time.perf_counter() - t0)
   _, _, sentences, _ = text_data.text_table("emobank_vad")
   sentences = list(sentences[:n_texts])
-  text_data.text_features(sentences, 128)
-  t0 = time.perf_counter()
-  text_data.text_features(sentences, 128)
-  out["minilm L6 mean (texts, max_length 128)"] = len(sentences) / (time.perf_counter() - t0)
+  for encoder, pooling in (("minilm", "last"), ("mpnet", "last"), ("mpnet", "layers")):
+    text_data.text_features(sentences, 128, encoder=encoder, pooling=pooling)
+    t0 = time.perf_counter()
+    text_data.text_features(sentences, 128, encoder=encoder, pooling=pooling)
+    out[f"{encoder} {pooling} (texts, max_length 128)"] = len(sentences) / (time.perf_counter() - t0)
   return out
 
 
