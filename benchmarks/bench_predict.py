@@ -165,7 +165,7 @@ def main() -> None:
     for _ in range(args.latency_calls):
       lat_ours.append(seconds(lambda: model.predict([SENTENCE])))
       lat_theirs.append(seconds(lambda: st.encode([SENTENCE])))
-    for B in FLOOR_BATCHES:  # the bare networks: our jitted forward, transformers' BertModel
+    for B in FLOOR_BATCHES:  # the bare networks: our jitted forward, transformers' model
       for _ in range(args.latency_calls if B == 1 else 3):
         floor_ours[B].append(seconds(lambda: np.asarray(forward(*floor_in[B]))))
         floor_theirs[B].append(seconds(lambda: torch_forward(*floor_in[B])))
@@ -210,8 +210,8 @@ def main() -> None:
         f"{w['vader_words_per_s']:,.0f}/s ({w['emojax_words_per_s'] / w['vader_words_per_s']:.2f}x); "
         f"VADER on sentences {result['vader_sentences_per_s']:,.0f}/s")
   for B, f in result["floor_ms"].items():
-    print(f"bare forward, batch {B} (padded {f['shape'][0]} x {f['shape'][1]} tokens): our jitted MiniLM "
-          f"{f['emojax']:.1f} ms, transformers BertModel {f['torch']:.1f} ms "
+    print(f"bare forward, batch {B} (padded {f['shape'][0]} x {f['shape'][1]} tokens): our jitted {model.content_meta['feature']['kind']} "
+          f"{f['emojax']:.1f} ms, transformers' {type(net).__name__} {f['torch']:.1f} ms "
           f"({f['torch'] / f['emojax']:.2f}x)")
   if args.json:
     Path(args.json).write_text(json.dumps(result, indent=1))
