@@ -26,7 +26,9 @@ WORDS = ["happy", "war", "funeral", "table"]
 
 @pytest.fixture(scope="module")
 def texts():
-  return emojax.load("texts")
+  # The serving API is the same for both texts models; texts_fast (MiniLM) keeps this module fast.
+  # The shipped texts model (all-mpnet-base-v2) is served in test_pretrained and the README line below.
+  return emojax.load("texts_fast")
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +167,7 @@ def test_map_labels_reads_predict_output(words):
 
 def test_repr_says_what_the_model_is(texts, words):
   assert repr(texts).startswith("<emojax ContentModel: reads texts")
-  for part in ("pretrained 'texts'", "predicts 'vad' by default", "'be5'", "codec from pretrained 'codec'"):
+  for part in ("pretrained 'texts_fast'", "predicts 'vad' by default", "'be5'", "codec from pretrained 'codec'"):
     assert part in repr(texts), part
   assert "reads words" in repr(words) and "pretrained 'words'" in repr(words)
   codec = repr(emojax.load("codec"))
