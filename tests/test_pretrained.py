@@ -118,7 +118,12 @@ def test_texts_by_name_predicts_and_reproduces_its_card(name, encoder):
   vad = model.decode_embeddings(model.embed(["I lost my job today and my dog died",
                                              "What a wonderful surprise party!"], modality="texts"), "vad")
   assert vad[0, 0] < 0 < vad[1, 0]  # valence
-  assert_close_scores(pretrained.test_scores(model), card_scores(name)["test_scores"], name)
+  card = card_scores(name)["test_scores"]
+  if encoder == "minilm":
+    assert_close_scores(pretrained.test_scores(model), card, name)
+  else:  # all-mpnet-base-v2 reads the 1,000 EmoBank test texts in a minute here: Affective Text's 129
+    got = pretrained.content_scores(model, ["afftext_be5"])["datasets"]
+    assert_close_scores(got, {"afftext_be5": card["datasets"]["afftext_be5"]}, name)
 
 
 def test_images_by_name_predicts_and_reproduces_its_card():

