@@ -32,7 +32,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from emojax import content_data, datasets, probe, splits, text_data  # noqa: E402
-from emojax.encoders import bert  # noqa: E402
+from emojax.encoders import bert, word_encoder  # noqa: E402
 
 # The ten word sets of the paper's table (the mean of the issue's targets).
 TEN = ("warriner_vad", "stadthagen_va", "stadthagen_be5", "riegel_va", "wierzba_be5", "imbir_vad",
@@ -48,9 +48,7 @@ def pools(params, ids_BxL, mask_BxL, *, config):
   three [K+1, B, H] arrays."""
   h = bert.bert_forward(params, ids_BxL, mask_BxL, config=config, all_layers=True)
   m = mask_BxL.astype(h.dtype)
-  n = m.sum(1)
-  inner = m.at[:, 0].set(0.0)
-  inner = inner * (jnp.arange(m.shape[1])[None] < (n - 1)[:, None])  # drop the [SEP] at n-1
+  inner = word_encoder.word_pieces(mask_BxL).astype(h.dtype)
   mean = lambda w: (h * w[None, :, :, None]).sum(2) / jnp.maximum(w.sum(1), 1.0)[None, :, None]
   return mean(m), mean(inner), h[:, :, 0]
 
