@@ -263,6 +263,13 @@ def bert_forward(params: Params, input_ids_BxL: jax.Array, attention_mask_BxL: j
     return layers[-1].reshape(B, L, -1)
 
 
+def layer_average(params: Params, input_ids_BxL: jax.Array, attention_mask_BxL: jax.Array, *,
+                  config: BertConfig) -> jax.Array:
+    """The hidden states of layers 1..K averaged, (B, L, H) (deterministic): what the "layers"
+    pooling of sentences and the `<encoder>_tokavg` word features pool."""
+    return bert_forward(params, input_ids_BxL, attention_mask_BxL, config=config, all_layers=True)[1:].mean(0)
+
+
 def mean_pool(hidden_BxLxH: jax.Array, mask_BxL: jax.Array) -> jax.Array:
     """Mean over real tokens only (sentence-transformers' Pooling, mean mode; 1e-9 guards empty rows)."""
     m_BxLx1 = mask_BxL[..., None].astype(hidden_BxLxH.dtype)
@@ -289,8 +296,7 @@ def sentence_embedding(params: Params, input_ids_BxL: jax.Array, attention_mask_
     if pooling == "last":
         h_BxLxH = bert_forward(params, input_ids_BxL, attention_mask_BxL, config=config)
     else:  # the mean of the layers' mean pools is the mean pool of the layers' mean
-        h_BxLxH = bert_forward(params, input_ids_BxL, attention_mask_BxL, config=config,
-                               all_layers=True)[1:].mean(0)
+        h_BxLxH = layer_average(params, input_ids_BxL, attention_mask_BxL, config=config)
     pooled_BxH = mean_pool(h_BxLxH, attention_mask_BxL)
     return l2_normalize(pooled_BxH) if normalize else pooled_BxH
 

@@ -63,7 +63,7 @@ def _pooled(encoder: str, depth: int | None):
     fn = jax.jit(lambda p, ids, mask: bert.mean_pool(bert.bert_forward(p, ids, mask, config=config), mask))
   else:
     fn = jax.jit(lambda p, ids, mask: bert.mean_pool(
-        bert.bert_forward(p, ids, mask, config=config, all_layers=True)[1:].mean(0), word_pieces(mask)))
+        bert.layer_average(p, ids, mask, config=config), word_pieces(mask)))
   return params, fn, bert.load_tokenizer(encoder)
 
 
