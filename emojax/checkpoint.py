@@ -134,6 +134,12 @@ def export_model(workdir: pathlib.Path, params, layout: formats.HeadLayout, cfg,
           "declarations": {n: _declaration(n) for n in layout.formats},
           "config": config_lib.to_dict(cfg), **(extra or {}),
           "checksums": model_checksums(tmp)}
+  if _same_export(workdir, meta, params):
+    # Orbax writes per-save metadata, so saving the same parameters again would give a new
+    # fingerprint and orphan every stage-2 run trained against this export (a rerun that resumed
+    # finished seeds trains nothing and must leave the model as it was).
+    shutil.rmtree(tmp)
+    return
   # model.json (with the checksums of model.tmp/) is complete before anything is replaced; then
   # three renames swap the pair. A kill between them leaves a model/ that disagrees with model.json,
   # which `verify_checksums` refuses by name instead of serving mixed parameters.
@@ -146,6 +152,26 @@ def export_model(workdir: pathlib.Path, params, layout: formats.HeadLayout, cfg,
   meta_tmp.rename(workdir / MODEL_JSON)
   if old.exists():
     shutil.rmtree(old)
+
+
+def _same_export(workdir: pathlib.Path, meta: dict, params) -> bool:
+  """Whether `workdir` already exports exactly this: the same model.json (checksums aside) and
+  bit-identical parameters. A missing, unreadable or different export is not the same."""
+  if not (workdir / MODEL_JSON).is_file() or not (workdir / MODEL_DIR).is_dir():
+    return False
+  try:
+    old = json.loads((workdir / MODEL_JSON).read_text())
+    new = json.loads(json.dumps(meta))  # tuples as JSON reads them back
+    old.pop("checksums", None)
+    new.pop("checksums", None)
+    if old != new:
+      return False
+    host = jax.device_get(params)
+    kept = restore_params(workdir, host)
+  except (CheckpointError, ValueError, OSError, json.JSONDecodeError):
+    return False
+  return (jax.tree.structure(kept) == jax.tree.structure(host)
+          and all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(kept), jax.tree.leaves(host))))
 
 
 def read_meta(workdir: pathlib.Path) -> dict:

@@ -117,6 +117,33 @@ def test_the_fingerprint_covers_the_weights(words, tiny_stage1, tmp_path):
     emojax.load(words, stage1=other)
 
 
+def test_exporting_the_same_model_again_keeps_its_fingerprint(untrained_stage1, tmp_path):
+  """A rerun that trains nothing (every seed resumed) exports the same parameters again: the
+  export is left as it was, so the stage-2 runs trained against it still find it. Other
+  parameters, or another model.json, are a new export."""
+  import jax
+  from emojax import codec, formats, train_mapping
+  copy = tmp_path / "stage1"
+  shutil.copytree(untrained_stage1, copy)
+  cfg = train_mapping.MappingConfig(pairs=("es_va_be5",))
+  packing = codec.Packing.of(formats.head_layout(["va", "be5"]))
+  params = codec.init_params(jax.random.key(0), cfg.codec, packing)
+  before = checkpoint.fingerprint(copy)
+  again = dict(layout=packing.layout, cfg=cfg, stage="mapping", extra={"conditions": []})
+  checkpoint.export_model(copy, params, seed=0, **again)
+  assert checkpoint.fingerprint(copy) == before and not (copy / "model.tmp").exists()
+  checkpoint.export_model(copy, params, seed=1, **again)  # another model.json
+  assert checkpoint.fingerprint(copy) != before
+  checkpoint.export_model(copy, params, seed=0, **again)
+  renamed = checkpoint.fingerprint(copy)
+  changed = jax.tree.map(lambda a: a + 1e-3, params)  # other weights
+  checkpoint.export_model(copy, changed, seed=0, **again)
+  assert checkpoint.fingerprint(copy) != renamed
+  y = [[0.5, -0.5]]  # and the new weights are the ones served
+  assert not np.allclose(emojax.load(copy).map_labels(y, "va", "be5"),
+                         emojax.load(untrained_stage1).map_labels(y, "va", "be5"))
+
+
 # ---------------------------------------------------------------------- exports carry one id
 
 def _export(capsys, words, path, *items):
