@@ -6,8 +6,8 @@ all-mpnet-base-v2) against sentence-transformers' `SentenceTransformer.encode(ba
 (PyTorch, CPU) with the same encoder's weights, loaded offline from the folder emojax reads them
 from. Each call encodes one batch of B real sentences (EmoBank,
 bundled), the next B sentences each call, both frameworks the same ones; rates are B over the
-median call time. Latency: one short sentence, median of many calls. Words: `emojax.load("words")
-.predict(words)` on the bundled Warriner lemmas (one token each; oov="nan") against VADER's
+median call time. Latency: one short sentence, median of many calls. Words: `emojax.load(--words)
+.predict(words)` (`words_fast`, the default, or `words`) on the bundled Warriner lemmas (one token each; oov="nan") against VADER's
 `SentimentIntensityAnalyzer().polarity_scores` on the same words, and VADER on the sentences.
 Floor: the bare networks alone (our jitted encoder forward and mean pooling, transformers' model
 under torch.inference_mode) on pre-tokenized batches of 1 and 32 sentences, padded to the longest.
@@ -54,6 +54,7 @@ def parse() -> argparse.Namespace:
   p.add_argument("--tokens-per-call", type=int, default=0,
                  help="override emojax.encoders.bert.TOKENS_PER_CALL (0: the library's)")
   p.add_argument("--model", default="texts_fast", help="the pretrained texts model: texts_fast or texts")
+  p.add_argument("--words", default="words_fast", help="the pretrained words model: words_fast or words")
   p.add_argument("--json", default="", help="also write the results here")
   return p.parse_args()
 
@@ -109,7 +110,7 @@ def main() -> None:
   if args.tokens_per_call:
     bert.TOKENS_PER_CALL = args.tokens_per_call
   texts, lemmas = sentences(), words()
-  model, lexicon = emojax.load(args.model), emojax.load("words")
+  model, lexicon = emojax.load(args.model), emojax.load(args.words)
   st = SentenceTransformer(str(sentence_encoders.model_dir(model.content_meta["feature"]["kind"])), device="cpu")
   vader = SentimentIntensityAnalyzer()
   batches = [int(b) for b in args.batches.split(",")]
@@ -189,7 +190,7 @@ def main() -> None:
       "texts": rows,
       "latency_ms": {"emojax": 1e3 * med(lat_ours), "st": 1e3 * med(lat_theirs),
                      "calls": len(lat_ours), "sentence": SENTENCE},
-      "words": {"n": len(lemmas), "emojax_words_per_s": len(lemmas) / med(w_ours),
+      "words": {"model": args.words, "n": len(lemmas), "emojax_words_per_s": len(lemmas) / med(w_ours),
                 "vader_words_per_s": len(lemmas) / med(w_vader)},
       "vader_sentences_per_s": 2000 / med(s_vader),
       "floor_ms": {B: {"emojax": 1e3 * med(floor_ours[B]), "torch": 1e3 * med(floor_theirs[B]),
@@ -206,7 +207,7 @@ def main() -> None:
   print(f"one sentence ({lat['calls']} calls, median): emojax {lat['emojax']:.1f} ms, "
         f"sentence-transformers {lat['st']:.1f} ms ({lat['st'] / lat['emojax']:.2f}x)")
   w = result["words"]
-  print(f"{w['n']:,} words: emojax {w['emojax_words_per_s']:,.0f}/s, VADER polarity_scores "
+  print(f"{w['n']:,} words: emojax {args.words} {w['emojax_words_per_s']:,.0f}/s, VADER polarity_scores "
         f"{w['vader_words_per_s']:,.0f}/s ({w['emojax_words_per_s'] / w['vader_words_per_s']:.2f}x); "
         f"VADER on sentences {result['vader_sentences_per_s']:,.0f}/s")
   for B, f in result["floor_ms"].items():

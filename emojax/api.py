@@ -721,7 +721,8 @@ def load(workdir: str | pathlib.Path = "checkpoints/mapping",
   stage-1 checkpoint it recorded; `stage1` names that checkpoint's new place if it moved), or a
   new-format one (NewFormatModel: a stage-2 model plus formats learned onto it; `stage1` then
   names the stage-2 model it was learned against). A name of `emojax.pretrained.NAMES` given as a
-  string ("codec", "words", "texts", "texts_fast", "images") opens that pretrained model of the package."""
+  string ("codec", "words", "words_fast", "texts", "texts_fast", "images") opens that pretrained
+  model of the package."""
   workdir = pretrained.resolve(workdir)
   meta = checkpoint.read_meta(workdir)
   if meta.get("stage") == "content":

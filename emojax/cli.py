@@ -16,8 +16,9 @@
   emojax train texts --help                       # every field of configs/texts.py, its default and range
 
 (`python launch/predict.py ...` is the same command, run from a checkout.) `--model` is a pretrained
-model (codec, words, texts, texts_fast, images) or the workdir of a model you trained; by default free text goes
-to the pretrained texts model, `--images` to the images model, `--dataset` to its modality's model.
+model (codec, words, words_fast, texts, texts_fast, images) or the workdir of a model you trained;
+by default free text goes to the pretrained texts model, `--images` to the images model,
+`--dataset` to its modality's model.
 `predict` (the default command) prints a table of each format's variables (canonical units: VA/VAD
 in [-1, 1], basic emotions in [0, 1], class formats as probabilities) or writes CSV/JSON with
 `--output`. `embed` writes embeddings to .npy (+ index), .csv or .json; `export` is `embed` into
@@ -113,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "embed": "100-d emotion embeddings",
                                    "export": "embeddings to .npy + index, for retrieve or other tools"}[name])
     q.add_argument("--model", default=None,
-                   help="a pretrained model (words, texts, texts_fast, images) or a stage-2 workdir (default: "
-                        "texts for words and texts, images for --images, a dataset's own modality)")
+                   help="a pretrained model (words, words_fast, texts, texts_fast, images) or a stage-2 "
+                        "workdir (default: texts for words and texts, images for --images, a dataset's own modality)")
     q.add_argument("--dataset", help="a bundled dataset instead of items, e.g. bass, warriner_vad")
     q.add_argument("--output", required=name == "export",
                    help=".csv or .json" + (", or .npy (+ index)" if name != "predict" else ""))
@@ -162,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
   k = kinds.add_parser("predictions", help="items placed by predicted valence and arousal, "
                                            "coloured by their strongest basic emotion")
   k.add_argument("items", nargs="*", help="words, texts or image files (default: a dozen examples)")
-  k.add_argument("--model", default="texts", help="words, texts, texts_fast, images or a workdir (default: texts)")
+  k.add_argument("--model", default="texts", help="words, words_fast, texts, texts_fast, images or a workdir "
+                                                  "(default: texts)")
   kinds.add_parser("overview", help="the two stages (docs/two_stages.png)")
   for k in kinds.choices.values():
     k.add_argument("--output", required=True, help="the .png to write")

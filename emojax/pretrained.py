@@ -1,8 +1,8 @@
 """The pretrained models shipped inside the package, opened by name: `emojax.load("texts")`.
 
 `NAMES` are the stage-1 codec (`"codec"`) and the exported stage-2 encoder of each modality
-(`"words"`, `"texts"`, `"images"`; `"texts_fast"` is the texts model on MiniLM-L6 instead of
-all-mpnet-base-v2: 6x faster, less accurate), built from the bundled data by `python
+(`"words"`, `"texts"`, `"images"`; `"words_fast"` and `"texts_fast"` are the words and texts
+models on MiniLM-L6 instead of all-mpnet-base-v2: 12x and 7x faster on a CPU, less accurate), built from the bundled data by `python
 scripts/build_pretrained.py` into `emojax/pretrained/<name>/` (model/, model.json and
 `MODEL_CARD.md`: data, licences, config, seed, test scores, the command and machine that built it).
 `resolve` turns a name given as a string into its directory (a `pathlib.Path`, or a string with a
@@ -22,7 +22,7 @@ import numpy as np
 from emojax import checkpoint, content_data, datasets, formats, image_data, mapping_data, metrics
 from emojax import splits, text_data
 
-NAMES = ("codec", "words", "texts", "texts_fast", "images")
+NAMES = ("codec", "words", "words_fast", "texts", "texts_fast", "images")
 ROOT = pathlib.Path(__file__).resolve().parent / "pretrained"
 CARD = "MODEL_CARD.md"
 BUILD_COMMAND = "python scripts/build_pretrained.py"

@@ -1,11 +1,11 @@
-"""Builds the pretrained models shipped in the package: emojax/pretrained/{codec,words,texts,texts_fast,images}.
+"""Builds the pretrained models shipped in the package: emojax/pretrained/{codec,words,words_fast,texts,texts_fast,images}.
 
-  python scripts/build_pretrained.py                        # all five into emojax/pretrained/
+  python scripts/build_pretrained.py                        # all six into emojax/pretrained/
   python scripts/build_pretrained.py --out=/tmp/pre2        # a second build elsewhere: compare digests
   python scripts/build_pretrained.py --root=/tmp/build --keep   # keep (and resume) the training runs
 
-Trains stage 1 with configs/stage1.py, then stage 2 of words, texts, texts_fast and images with
-configs/words.py, texts.py, texts_fast.py and images.py against it, each exporting the best-dev run of its
+Trains stage 1 with configs/stage1.py, then stage 2 of words, words_fast, texts, texts_fast and
+images with configs/words.py, words_fast.py, texts.py, texts_fast.py and images.py against it, each exporting the best-dev run of its
 `export` condition as those configs do, into a temporary root; then copies only the exported models
 (model/, model.json) into `<out>/<name>/` with no absolute path left (a stage-2 model records its
 codec by the name "codec" and its fingerprint; `emojax.pretrained.locate` finds it by the
@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 STAGES = (  # name, launcher, config: the order matters, stage 2 reads the codec
     ("codec", "launch/mapping.py", "configs/stage1.py"),
     ("words", "launch/content.py", "configs/words.py"),
+    ("words_fast", "launch/content.py", "configs/words_fast.py"),
     ("texts", "launch/content.py", "configs/texts.py"),
     ("texts_fast", "launch/content.py", "configs/texts_fast.py"),
     ("images", "launch/content.py", "configs/images.py"),
@@ -67,7 +68,7 @@ def log(text: str) -> None:
 # ------------------------------------------------------------------------------------- training
 
 def train(root: pathlib.Path, cache: pathlib.Path, accelerator: str) -> dict[str, float]:
-  """Runs the four launchers, each in its own process, as a user would; returns seconds per stage."""
+  """Runs the launchers of `STAGES`, each in its own process, as a user would; returns seconds per stage."""
   seconds = {}
   for i, (name, launcher, config) in enumerate(STAGES):
     cmd = [sys.executable, str(ROOT / launcher), f"--config={ROOT / config}",
@@ -302,8 +303,11 @@ SUMMARY = {
              "bias-free per-format heads. Translates labels between formats (`map_labels`), embeds "
              "labels (`embed_labels`) and decodes embeddings (`decode_embeddings`).",
     "words": "English words into the emotion space (stage 2): GloVe 6B 50-d vectors joined to "
-             "MiniLM-L6's layer 4 reading the word alone, through a small MLP, read out by the "
-             "codec's frozen heads in every format it knows.",
+             "all-mpnet-base-v2 reading the word alone (its word pieces, averaged over layers), "
+             "through a small MLP, read out by the codec's frozen heads in every format it knows.",
+    "words_fast": "The words model on MiniLM-L6's layer 4 instead of all-mpnet-base-v2 (12x faster on "
+                  "a CPU, less accurate): GloVe 6B 50-d vectors joined to it, through a small MLP, "
+                  "read out by the codec's frozen heads.",
     "texts": "English sentences and short texts into the emotion space (stage 2): frozen "
              "all-mpnet-base-v2 mean-pooled features through a hidden layer of 256, read out by the "
              "codec's frozen heads.",
@@ -317,6 +321,7 @@ SUMMARY = {
 EXAMPLE = {
     "codec": 'emojax.load("codec").map_labels([[0.8, 0.3]], "va", "be5")',
     "words": 'emojax.load("words").predict(["wonderful", "terrible"], formats="all")',
+    "words_fast": 'emojax.load("words_fast").predict(["wonderful", "terrible"], formats="all")',
     "texts": 'emojax.load("texts").predict(["What a wonderful surprise party!"], formats="all")',
     "texts_fast": 'emojax.load("texts_fast").predict(["What a wonderful surprise party!"], formats="all")',
     "images": 'emojax.load("images").predict(["my_picture.png"], formats="va")',

@@ -18,8 +18,8 @@ from conftest import launcher_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = {"stage1": MappingConfig, "paper_codec": MappingConfig, "conditioned_codec": MappingConfig,
-           "words": ContentConfig, "words_paper": ContentConfig, "texts": ContentConfig, "texts_fast": ContentConfig,
-           "texts_paper": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
+           "words": ContentConfig, "words_fast": ContentConfig, "words_paper": ContentConfig,
+           "texts": ContentConfig, "texts_fast": ContentConfig, "texts_paper": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
            "images_finetune": FinetuneImageConfig, "new_formats": new_format.NewFormatConfig,
            "transfer": transfer.TransferConfig, "new_format_codec": transfer.NewFormatCodecConfig}
 
@@ -87,8 +87,9 @@ def test_config_files_hold_the_launchers_defaults():
   assert _file("paper_codec") == MappingConfig(seeds=(0, 1, 2), condition_on_dataset=False)
   assert _file("conditioned_codec") == MappingConfig()  # the default, by its own name
   assert _file("words_paper") == ContentConfig(stage1=stage1) and len(ContentConfig().datasets) == 18
-  assert _file("words") == ContentConfig(stage1=stage1, vectors="glove50+minilm_l4", batch_size=32,
-                                         readout="region")
+  assert _file("words_fast") == ContentConfig(stage1=stage1, vectors="glove50+minilm_l4", batch_size=32,
+                                              readout="region")
+  assert _file("words") == dataclasses.replace(_file("words_fast"), vectors="glove50+mpnet_tokavg")
   texts_paper = ContentConfig(
       modality="texts", stage1=stage1, datasets=("emobank_vad", "afftext_be5"),
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, epochs=40, learning_rate=3e-4,
