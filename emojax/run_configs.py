@@ -81,6 +81,9 @@ class ContentConfig:
   # foreign head reads the codec's mapping of it: zero-shot through the heads works (docs/snz.md).
   # "raw": the paper's (a foreign head reads the untrained rest of the output). configs/*.py: region
   readout: str = "raw"  # "region": Sng/Aug encoders read in the label region (docs/snz.md)
+  # Mlt: "datasets" = each dataset's mean loss weighs the same (the paper's), "examples" = each
+  # example does (a large dataset is not outweighed by a small one it shares the encoder with)
+  mlt_weighting: str = "datasets"
   batch_size: int = 128
   epochs: int = 70  # best dev epoch is kept
   seeds: tuple[int, ...] = (0, 1, 2)

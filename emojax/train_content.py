@@ -55,6 +55,7 @@ from emojax.content_model import ContentEncoder, encoder_module, exported_params
 from emojax.run_configs import ContentConfig, augment_map, trained_formats
 
 MODALITIES = ("words", "texts", "images")
+EXPORTABLE = ("Sng", "Aug", "Mlt")  # conditions whose encoders write into the shared space
 
 
 def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
@@ -89,13 +90,17 @@ def decode_each(frozen, packing: codec.Packing, f_B, e_BxE):
   return jnp.take_along_axis(all_BxV, jnp.asarray(packing.rows_FxW)[f_B], axis=1)
 
 
-def group_mean(loss_B, group_B, num_groups: int, count_G=None):
-  """Σ over datasets of the run of the mean loss over that dataset's examples in the batch.
+def group_mean(loss_B, group_B, num_groups: int, count_G=None, by_examples: bool = False):
+  """Σ over datasets of the run of the mean loss over that dataset's examples in the batch; with
+  `by_examples`, the mean over all the batch's examples times the number of datasets in it (each
+  example weighs the same; the same scale, and the same value for a run of one dataset).
   `count_G`: examples per dataset in the whole batch when loss_B is one micro-batch of it (the
   micro-batch values then sum to the full batch's, see `grad_accum`)."""
   onehot_BxG = jax.nn.one_hot(group_B, num_groups)
   if count_G is None:
     count_G = onehot_BxG.sum(0)
+  if by_examples:
+    return jnp.sum(loss_B) / jnp.maximum(count_G.sum(), 1.0) * jnp.sum(count_G > 0)
   return jnp.sum((loss_B @ onehot_BxG) / jnp.maximum(count_G, 1.0))
 
 
@@ -232,6 +237,7 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
   tx = optimizer(cfg)
   predict = make_predict(module, packing)
   B, K = cfg.batch_size, cfg.grad_accum
+  by_examples = cfg.mlt_weighting == "examples"
   batch_sharded = batch_shards_of(mesh) > 1
   # One run's batch rows over the `batch` mesh axis; vmap's spmd_axis_name adds the run axis.
   shard_rows = lambda a: a
@@ -258,9 +264,9 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
         ya, fa = pool["ya"][rows], pool["fa"][rows]
         e, o = module.apply({"params": p}, x, keep=keep)
         pred = jnp.where(run["own"], o, decode_each(frozen, packing, f, e))
-        loss = group_mean(example_losses(packing, f, pred, y), g, num_slots, count_G)
+        loss = group_mean(example_losses(packing, f, pred, y), g, num_slots, count_G, by_examples)
         aug = group_mean(example_losses(packing, fa, decode_each(frozen, packing, fa, e), ya), g,
-                         num_slots, count_G)
+                         num_slots, count_G, by_examples)
         return loss + run["aug"] * aug
 
       grad_fn = jax.value_and_grad(loss_fn)
@@ -371,7 +377,10 @@ def _group_digest(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, pool: P
   digest = hashlib.sha256(json.dumps(
       [[(r.name, r.seed) for r in runs], fingerprint, config_lib.to_dict(cfg.encoder),
        cfg.learning_rate, cfg.batch_size, cfg.augment, cfg.aug_weight]
-      + ([cfg.weight_decay] if cfg.weight_decay else [])).encode())  # Adam runs keep their digest
+      + ([cfg.weight_decay] if cfg.weight_decay else [])  # Adam runs keep their digest
+      # the weighting changes Mlt runs only (a run of one dataset is the same either way)
+      + (["examples"] if cfg.mlt_weighting == "examples" and any(r.condition == "Mlt" for r in runs) else [])
+  ).encode())
   for array in (*pool.arrays.values(), arrays["train"], arrays["dev"]):
     digest.update(np.ascontiguousarray(array).tobytes())
   return digest.hexdigest()[:12]
@@ -538,9 +547,13 @@ def check_config(cfg: ContentConfig) -> None:
     raise ValueError(f"batch_size={cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
                      f"micro-batches of rows divisible by batch_shards={cfg.batch_shards} "
                      f"(a multiple of {cfg.grad_accum * cfg.batch_shards})")
-  if cfg.export and cfg.export.partition(":")[2] not in ("Sng", "Aug"):
-    raise ValueError(f"export={cfg.export!r} must be <dataset>:Sng or <dataset>:Aug (an encoder "
-                     f"into the shared space), or empty")
+  if cfg.mlt_weighting not in ("datasets", "examples"):
+    raise ValueError(f"mlt_weighting={cfg.mlt_weighting!r} must be 'datasets' (each dataset's mean "
+                     f"loss weighs the same) or 'examples' (each example does)")
+  if cfg.export and cfg.export.partition(":")[2] not in EXPORTABLE:
+    raise ValueError(f"export={cfg.export!r} must be <dataset>:Sng, <dataset>:Aug or <dataset>:Mlt "
+                     f"(an encoder into the shared space; Mlt: the one trained on that dataset's "
+                     f"group), or empty")
 
 
 def check_formats(cfg: ContentConfig, data, layout: formats.HeadLayout, stage1_path) -> None:
@@ -614,8 +627,9 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
                               nets, stage1, cfg.conditions)
     for r, run_ in enumerate(real):
       best_dev[(run_.condition, run_.datasets, run_.seed)] = float(best_score[r])
-      if run_.datasets == (export_name,) and run_.condition in ("Sng", "Aug"):
-        encoders[(run_.condition, export_name, run_.seed)] = jax.device_get(
+      if run_.condition in EXPORTABLE and (run_.datasets == (export_name,) or (
+          run_.condition == "Mlt" and export_name in run_.datasets)):
+        encoders[(run_.condition, run_.datasets, run_.seed)] = jax.device_get(
             jax.tree.map(lambda a: a[r], best))
     tick("evaluate", t0)
 
@@ -632,10 +646,10 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     chosen = [k for k in encoders if k[0] == export_cond]
     if not chosen:
       raise ValueError(f"export={cfg.export!r}: no such run (is {export_name!r} among the datasets?)")
-    key = max(chosen, key=lambda k: best_dev[(k[0], (k[1],), k[2])])
+    key = max(chosen, key=lambda k: best_dev[k])
     params = exported_params(encoders[key])
-    meta = {"modality": cfg.modality, "encoder": {"run": f"{export_cond}/{export_name}", "seed": key[2],
-                                                  "best_dev": best_dev[(key[0], (key[1],), key[2])]},
+    meta = {"modality": cfg.modality, "encoder": {"run": f"{export_cond}/{'+'.join(key[1])}", "seed": key[2],
+                                                  "best_dev": best_dev[key]},
             "feature": ({"kind": "image", "model": image_data.FEATURE_NAME, "dim": dim}
                         if cfg.modality == "images" else
                         text_data.feature_record(cfg.text_encoder, cfg.max_length, cfg.text_pooling, dim)

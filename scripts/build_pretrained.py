@@ -208,18 +208,18 @@ def data_folder(dataset: str) -> str:
 
 def training_data(model) -> dict[str, list[str]]:
   """The datasets behind the model, by role: the codec's pairs (stage 1); for a stage-2 model the
-  dataset its exported encoder was trained on, and the other datasets of its run, which chose
-  nothing of it (the export is the best-dev seed of one condition on one dataset) but share the
-  run's results and are its zero-shot test sets."""
-  from emojax import datasets
+  datasets its exported encoder was trained on (one; Mlt: its group), and the other datasets of
+  its run, which chose nothing of it (the export is the best-dev seed of one condition) but share
+  the run's results and are its zero-shot test sets."""
+  from emojax import calibration, datasets
   stage1 = model.stage1 if hasattr(model, "modality") else model
   out = {"stage 1 (codec), trained on": [d for p in stage1.config.pairs
                                          for d in (datasets.get_pair(p).a, datasets.get_pair(p).b)]}
   if hasattr(model, "modality"):
-    own = model.content_meta["encoder"]["run"].split("/")[1]
-    out[f"stage 2 ({model.modality}), trained on"] = [own]
+    own = calibration.training_datasets(model)
+    out[f"stage 2 ({model.modality}), trained on"] = own
     out[f"stage 2 ({model.modality}), zero-shot test only"] = [
-        d for d in model.content_config.datasets if d != own]
+        d for d in model.content_config.datasets if d not in own]
   return {k: list(dict.fromkeys(v)) for k, v in out.items() if v}
 
 
@@ -238,6 +238,7 @@ def check_licences(name: str, data: dict[str, list[str]]) -> list[tuple]:
 
 def run_scores(root: pathlib.Path, name: str, model) -> dict:
   """The training run's own test numbers for the exported model (results.json), per row."""
+  from emojax import calibration
   results = json.loads((root / name / "results.json").read_text())
   if not hasattr(model, "modality"):
     seed = model.meta["seed"]
@@ -250,10 +251,10 @@ def run_scores(root: pathlib.Path, name: str, model) -> dict:
     return out
   cond, seed = model.content_meta["encoder"]["run"].split("/")[0], model.content_meta["encoder"]["seed"]
   at, rows = results["seeds"].index(seed), results["conditions"][cond]["test"]["rows"]
-  own = model.content_meta["encoder"]["run"].split("/")[1]
+  own = calibration.training_datasets(model)
   out = {"condition": cond, "rows": {}}
   for dataset in model.content_config.datasets:
-    row = dataset if dataset == own else f"{own}→{dataset}"
+    row = dataset if dataset in own else f"{own[0]}→{dataset}"
     zs = results["conditions"].get(_zero_shot(cond), {}).get("test", {}).get("rows", {})
     source = rows if row in rows else zs
     if row in source:
@@ -267,16 +268,16 @@ def _zero_shot(cond: str) -> str:
 
 
 def paper_number(model, dataset: str) -> tuple[float | None, str]:
-  from emojax import paper
+  from emojax import calibration, paper
   if not hasattr(model, "modality"):
     return None, ""
-  cond, own = model.content_meta["encoder"]["run"].split("/")
+  cond, own = model.content_meta["encoder"]["run"].split("/")[0], calibration.training_datasets(model)
   zs = _zero_shot(cond)
   if model.modality == "texts":
     table = paper.TEXTS.get(dataset, {})
-    return (table.get(cond), cond) if dataset == own else (table.get(zs), zs)
+    return (table.get(cond), cond) if dataset in own else (table.get(zs), zs)
   table = {"words": paper.WORDS, "images": paper.IMAGES}[model.modality]
-  return (table.get(cond), cond) if dataset == own else (None, "")
+  return (table.get(cond), cond) if dataset in own else (None, "")
 
 
 def machine() -> str:
@@ -329,7 +330,7 @@ EXAMPLE = {
 
 
 def card(name: str, model, scores: dict, run: dict, info: dict) -> str:
-  from emojax import checkpoint, config as config_lib
+  from emojax import calibration, checkpoint, config as config_lib
   data = training_data(model)
   licences = check_licences(name, data)
   nc = [f"`{f}`, {lic}" for f, lic, is_nc, *_ in licences if is_nc]
@@ -378,11 +379,11 @@ def card(name: str, model, scores: dict, run: dict, info: dict) -> str:
               "lexicons, texts BERT-base fine-tuned, images ResNet-34 on AffectNet).", "",
               "| dataset | | format | n | test r (this model) | per variable | training run | paper |",
               "|---|---|---|---|---|---|---|---|"]
-    own = model.content_meta["encoder"]["run"].split("/")[1]
+    own = calibration.training_datasets(model)
     for d, s in scores["datasets"].items():
       p, cond = paper_number(model, d)
       var = ", ".join(f"{k} {v:.3f}" for k, v in s["variables"].items())
-      lines.append(f"| `{d}` | {'trained on' if d == own else 'zero-shot'} | {s['format']} | {s['n']} | "
+      lines.append(f"| `{d}` | {'trained on' if d in own else 'zero-shot'} | {s['format']} | {s['n']} | "
                    f"{s['mean']:.3f} | {var} | {fmt3(run['rows'].get(d))} | "
                    f"{fmt3(p)}{f' ({cond})' if p is not None else ''} |")
     lines += [f"| **mean** | | | | **{scores['mean']:.3f}** | | | |", ""]

@@ -94,9 +94,12 @@ def test_decode_each_and_example_losses_match_the_codec():
     pred = tc.decode_each(bank, packing, f_B, e_BxE)
     want = (codec.masked_loss(packing, 0, pred[:2], y_BxW[:2]) +
             codec.masked_loss(packing, 1, pred[2:], y_BxW[2:]))
-    return tc.group_mean(tc.example_losses(packing, f_B, pred, y_BxW), g_B, 2), want
+    losses = tc.example_losses(packing, f_B, pred, y_BxW)
+    by_examples = 2 * losses.mean()  # mlt_weighting="examples": each example weighs the same
+    return (tc.group_mean(losses, g_B, 2), tc.group_mean(losses, g_B, 2, by_examples=True)), (want, by_examples)
 
   chex.assert_trees_all_close(*mixed(), atol=1e-6)
+  assert not np.isclose(*mixed()[0])  # 2 and 4 examples: the two weightings differ
 
 
 def test_plan_groups_minimises_padded_steps():
@@ -242,6 +245,29 @@ def test_a_rerun_with_the_raw_readout_only_reevaluates(words_run, stage1, tmp_pa
   for cond in ("Bsl", "Sng", "Aug", "Mlt", "BsZ"):  # every head a run was trained through: the same
     chex.assert_trees_all_close(table(raw, cond), table(region, cond), atol=1e-3)  # float rounding
   assert not np.allclose(list(table(raw, "SnZ").values()), list(table(region, "SnZ").values()), atol=1e-3)
+
+
+def test_the_mlt_encoder_exports_and_calibrates_on_its_whole_group(words_run, stage1, tmp_path):
+  """`export=<dataset>:Mlt` serves the one encoder trained on that dataset's group; its calibration
+  reads the training items of every dataset in it (GloVe features: the export is what is tested)."""
+  from conftest import TINY_WORDS, launch
+  from emojax import calibration
+  workdir, _ = words_run
+  mlt = tmp_path / "mlt"
+  proc = launch("launch/content.py", "--modality=words", f"--workdir={mlt}", "--seeds=0,1",
+                f"stage1={stage1}", *TINY_WORDS[:-1], "conditions=Mlt", "vectors=glove50",
+                "export=briesemeister_be5:Mlt")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  meta = json.loads((mlt / "model.json").read_text())
+  assert meta["encoder"]["run"] == "Mlt/schmidtke_vad+briesemeister_be5" and meta["encoder"]["seed"] in (0, 1)
+  model, aug = emojax.load(mlt), emojax.load(workdir)
+  assert calibration.training_datasets(model) == list(GERMAN)
+  assert calibration.training_datasets(aug) == ["schmidtke_vad"]
+  assert not np.allclose(model.embed(["happy", "funeral"]), aug.embed(["happy", "funeral"]))
+  cfg = tc.ContentConfig(export="warriner_vad:Bsl")
+  with pytest.raises(ValueError, match=r"export='warriner_vad:Bsl' must be <dataset>:Sng, <dataset>:Aug or "
+                                       r"<dataset>:Mlt"):  # Bsl's own output layer is outside the space
+    tc.check_config(cfg)
 
 
 def test_load_embeds_and_predicts_words(words_run):
