@@ -116,7 +116,8 @@ class ContentConfig:
 config_lib.declare(
     ContentConfig,
     {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
-     "readout": config_lib.one_of("raw", "region"), "text_encoder": config_lib.one_of("minilm", "mpnet"),
+     "readout": config_lib.one_of("raw", "region"), "mlt_weighting": config_lib.one_of("datasets", "examples"),
+     "text_encoder": config_lib.one_of("minilm", "mpnet"),
      "text_pooling": config_lib.one_of("last", "layers"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
      "epochs": POSITIVE_INT, "seeds": SEEDS, "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,
      "max_groups": POSITIVE_INT, "checkpoint_every": POSITIVE_INT, "max_length": POSITIVE_INT,

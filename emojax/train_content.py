@@ -547,9 +547,6 @@ def check_config(cfg: ContentConfig) -> None:
     raise ValueError(f"batch_size={cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
                      f"micro-batches of rows divisible by batch_shards={cfg.batch_shards} "
                      f"(a multiple of {cfg.grad_accum * cfg.batch_shards})")
-  if cfg.mlt_weighting not in ("datasets", "examples"):
-    raise ValueError(f"mlt_weighting={cfg.mlt_weighting!r} must be 'datasets' (each dataset's mean "
-                     f"loss weighs the same) or 'examples' (each example does)")
   if cfg.export and cfg.export.partition(":")[2] not in EXPORTABLE:
     raise ValueError(f"export={cfg.export!r} must be <dataset>:Sng, <dataset>:Aug or <dataset>:Mlt "
                      f"(an encoder into the shared space; Mlt: the one trained on that dataset's "
