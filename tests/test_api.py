@@ -107,9 +107,11 @@ def test_batch_size_gives_the_same_numbers_and_a_progress_line_only_past_one_bat
   many = WORDS * 5
   whole = words.predict(many, formats="all")
   capsys.readouterr()
-  pd.testing.assert_frame_equal(words.predict(many, formats="all", batch_size=3), whole)
+  # all-mpnet-base-v2 reads the words in batches of another padded shape: float rounding only
+  pd.testing.assert_frame_equal(words.predict(many, formats="all", batch_size=3), whole, atol=1e-6)
   assert "embedding words: 20/20 items" in capsys.readouterr().err
-  pd.testing.assert_frame_equal(words.predict(many, formats="all", batch_size=3, progress=False), whole)
+  pd.testing.assert_frame_equal(words.predict(many, formats="all", batch_size=3, progress=False), whole,
+                                atol=1e-6)
   assert capsys.readouterr().err == ""
   words.predict(many)  # one batch: no progress line
   assert capsys.readouterr().err == ""

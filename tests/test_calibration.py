@@ -156,8 +156,8 @@ def test_compute_on_the_pretrained_texts_model():
   assert stats["variables"] == list(formats.BE5) and stats["n"] == 64
   chex.assert_trees_all_close(np.array(stats["mean"]), model.decode_embeddings(e, "be5").mean(0),
                               atol=1e-6)
-  run = model.content_meta["encoder"]["run"]  # e.g. Aug/emobank_vad
-  assert calibration.training_datasets(model) == [run.partition("/")[2]]
+  run = model.content_meta["encoder"]["run"]  # e.g. Mlt/emobank_vad+afftext_be5
+  assert calibration.training_datasets(model) == run.partition("/")[2].split("+") == ["emobank_vad", "afftext_be5"]
 
 
 def test_training_datasets_from_the_recorded_run():

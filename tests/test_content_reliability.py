@@ -130,7 +130,7 @@ def test_batch_split_must_divide(setup):
 # ------------------------------------------------------------------------ faults: SIGTERM, kill in save
 
 EPOCHS_RUN = 100
-WORDS = ["--modality=words", "--seeds=0", "datasets=schmidtke_vad", "conditions=Sng,Aug",
+WORDS = ["--modality=words", "--seeds=0", "datasets=schmidtke_vad", "conditions=Sng,Aug", "vectors=glove50+minilm_l4",
          "export=schmidtke_vad:Aug", "vader=false", "batch_size=64", "max_groups=1",
          f"epochs={EPOCHS_RUN}", "checkpoint_every=20"]
 
