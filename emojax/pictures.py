@@ -6,7 +6,8 @@ formats), one marker shape and colour per format; the rows of one equivalence cl
 that lie close together are spread on a small ring and share one label, the others are joined by a
 dashed line. Optionally the label embeddings of the model's mapping data, coloured by one variable.
 `plot_predictions`: words, texts or images placed by predicted valence and arousal, coloured by their
-strongest basic emotion. `plot_overview`: the README's picture of the two stages (boxes and arrows
+strongest basic emotion (calibrated when the model ships its `calibration.json` and was trained
+through be5, `emojax.calibration`; else the largest raw value). `plot_overview`: the README's picture of the two stages (boxes and arrows
 only). Labels are placed by `place_labels`, a greedy search for free room around each point (pure
 numpy), and joined to their point by a leader line when they had to move away.
 
@@ -29,7 +30,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from emojax import formats, mapping_data, splits  # noqa: E402
+from emojax import calibration, checkpoint, formats, mapping_data, splits  # noqa: E402
 
 DPI = 150
 HEADS_INCHES = (9.0, 7.0)  # every picture has a fixed size (no tight bbox): tests and README rely on it
@@ -325,10 +326,24 @@ def va_format(model) -> str:
   raise ValueError(f"model has no format with valence and arousal; it has {names}")
 
 
+def strongest_be5(model, be5_NxV) -> tuple[list[str], str]:
+  """(the strongest of the five basic emotions per row, how it was read): calibrated through the
+  calibration.json beside the model when it has one and its encoder was trained through be5 (no
+  statistics are computed here), else the largest raw value."""
+  try:
+    record = calibration.read(model.workdir, checkpoint.fingerprint(model.workdir))
+  except ValueError:  # written for another export: the raw reading, as without one
+    record = None
+  if record is not None and "be5" in record["formats"] and "be5" in calibration.trained_formats(model):
+    _, index = calibration.calibrate_rows(be5_NxV, record["formats"]["be5"])
+    return [formats.BE5[k] for k in index], "calibrated"
+  return [formats.BE5[k] for k in np.argmax(be5_NxV, 1)], "largest raw value"
+
+
 def plot_predictions(model, items: Sequence, path: str | pathlib.Path, *, width: int = 24,
                      title: str | None = None) -> pathlib.Path:
   """Items (words, texts or image files, as the model reads them) at their predicted valence (x) and
-  arousal (y), coloured by the strongest of the five basic emotions (`be5`)."""
+  arousal (y), coloured by the strongest of the five basic emotions (`be5`, `strongest_be5`)."""
   modality = getattr(model, "modality", None)
   if modality is None:
     raise ValueError(f"{model.workdir} is a stage-1 codec (labels only): predictions need a words, "
@@ -343,8 +358,7 @@ def plot_predictions(model, items: Sequence, path: str | pathlib.Path, *, width:
   va = model.decode_embeddings(e, fmt)
   variables = model.layout.format(fmt).variables
   xy = va[:, [variables.index("valence"), variables.index("arousal")]]
-  be5 = model.decode_embeddings(e, "be5")
-  strongest = [formats.BE5[k] for k in be5.argmax(1)]
+  strongest, reading = strongest_be5(model, model.decode_embeddings(e, "be5"))
   names = [shorten(pathlib.Path(x).name if modality == "images" else x, width) for x in items]
 
   fig, ax = plt.subplots(figsize=PREDICTIONS_INCHES)
@@ -358,7 +372,7 @@ def plot_predictions(model, items: Sequence, path: str | pathlib.Path, *, width:
   _draw_labels(ax, xy, names, ["0.15"] * len(names), radius_pt=5.0, fontsize=8.5)
   present = [s for s in formats.BE5 if s in strongest]
   ax.legend(handles=[Line2D([], [], ls="", marker="o", color=BE5_COLORS[s], markersize=8, label=s)
-                     for s in present], title="colour: strongest basic emotion (be5)",
+                     for s in present], title=f"colour: strongest basic emotion (be5, {reading})",
             loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=5, frameon=False, fontsize=9,
             title_fontsize=9)
   ax.set_xlabel(f"predicted valence ({fmt}, canonical units, \u22121 \u2026 1)")

@@ -49,7 +49,8 @@ def pearson(pred_NxV, target_NxV):
 
 def ridge_probe(x: dict, y: dict, alphas=ALPHAS) -> dict:
   """Fit on x["train"], choose the penalty by mean dev Pearson r, score it on test (and dev).
-  Returns {"alpha", "dev" (r per variable), "test" (r per variable), "dev_mean", "test_mean"}."""
+  Returns {"alpha", "dev" (r per variable), "test" (r per variable), "dev_mean", "test_mean",
+  "weights" (the chosen fit's W [D, V] and b [V], for `ridge_predict`)}."""
   for part in ("train", "dev", "test"):
     if part not in x or part not in y:
       raise ValueError(f"ridge_probe needs train, dev and test parts; {part!r} is missing")
@@ -63,4 +64,5 @@ def ridge_probe(x: dict, y: dict, alphas=ALPHAS) -> dict:
   best = int(np.argmax(dev_AxV.mean(1)))
   test_V = pearson(ridge_predict(w[best], b[best], x["test"]), np.asarray(y["test"], np.float64))
   return {"alpha": float(alphas[best]), "dev": dev_AxV[best], "test": test_V,
-          "dev_mean": float(dev_AxV[best].mean()), "test_mean": float(test_V.mean())}
+          "dev_mean": float(dev_AxV[best].mean()), "test_mean": float(test_V.mean()),
+          "weights": (w[best], b[best])}

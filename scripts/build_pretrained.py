@@ -3,6 +3,7 @@
   python scripts/build_pretrained.py                        # all six into emojax/pretrained/
   python scripts/build_pretrained.py --out=/tmp/pre2        # a second build elsewhere: compare digests
   python scripts/build_pretrained.py --root=/tmp/build --keep   # keep (and resume) the training runs
+  python scripts/build_pretrained.py --root=/tmp/build --keep --only=texts   # rebuild one model
 
 Trains stage 1 with configs/stage1.py, then stage 2 of words, words_fast, texts, texts_fast and
 images with configs/words.py, words_fast.py, texts.py, texts_fast.py and images.py against it, each exporting the best-dev run of its
@@ -14,7 +15,9 @@ recomputed from the shipped model next to the training run's and the paper's, th
 and date, and each stage-2 model's `calibration.json` (`emojax.calibration`). Models whose data forbid redistribution (ISEAR) are refused. The same seed on the same
 machine gives the same weights: each card and the closing lines give a digest of the parameter
 arrays. Features are cached content-addressed in --feature-cache (MiniLM over 11k texts takes
-minutes; the cache never changes a number). On the CPU by default (--accelerator).
+minutes; the cache never changes a number). On the CPU by default (--accelerator). `--only`
+trains, ships, calibrates and describes the named models alone and leaves the others as shipped: a
+stage-2 model against the codec of --root, which must be the shipped one (same fingerprint).
 """
 
 from __future__ import annotations
@@ -67,19 +70,19 @@ def log(text: str) -> None:
 
 # ------------------------------------------------------------------------------------- training
 
-def train(root: pathlib.Path, cache: pathlib.Path, accelerator: str) -> dict[str, float]:
-  """Runs the launchers of `STAGES`, each in its own process, as a user would; returns seconds per stage."""
+def train(root: pathlib.Path, cache: pathlib.Path, accelerator: str, stages=STAGES) -> dict[str, float]:
+  """Runs the launchers of `stages`, each in its own process, as a user would; returns seconds per stage."""
   seconds = {}
-  for i, (name, launcher, config) in enumerate(STAGES):
+  for i, (name, launcher, config) in enumerate(stages):
     cmd = [sys.executable, str(ROOT / launcher), f"--config={ROOT / config}",
            f"--workdir={root / name}", f"--accelerator={accelerator}"]
     if name != CODEC_NAME:
       cmd += [f"stage1={root / CODEC_NAME}", f"feature_cache={cache / name}"]
-    log(f"({i + 1}/{len(STAGES)}) {name}: {' '.join(cmd[1:])}")
+    log(f"({i + 1}/{len(stages)}) {name}: {' '.join(cmd[1:])}")
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds[name] = time.perf_counter() - t0
-    log(f"({i + 1}/{len(STAGES)}) {name} trained in {seconds[name]:.0f} s")
+    log(f"({i + 1}/{len(stages)}) {name} trained in {seconds[name]:.0f} s")
   return seconds
 
 
@@ -148,11 +151,16 @@ def swap(dests: list[pathlib.Path]) -> None:
     shutil.rmtree(old)
 
 
-def ship(root: pathlib.Path, out: pathlib.Path) -> None:
+def ship(root: pathlib.Path, out: pathlib.Path, stages=STAGES) -> None:
   from emojax import checkpoint
   codec_fingerprint = None
-  dests = [out / name for name, _, _ in STAGES]
-  for name, _, _ in STAGES:
+  if CODEC_NAME not in [name for name, _, _ in stages]:  # stage-2 models alone: against the shipped codec
+    codec_fingerprint = checkpoint.fingerprint(out / CODEC_NAME)
+    if checkpoint.fingerprint(root / CODEC_NAME) != codec_fingerprint:
+      raise SystemExit(f"{root / CODEC_NAME} is not the codec shipped in {out / CODEC_NAME} (other "
+                       f"fingerprint): build the codec too, or train against the shipped one")
+  dests = [out / name for name, _, _ in stages]
+  for name, _, _ in stages:
     src = root / name
     meta = json.loads((src / checkpoint.MODEL_JSON).read_text())
     if name != CODEC_NAME:
@@ -168,12 +176,12 @@ def ship(root: pathlib.Path, out: pathlib.Path) -> None:
     log(f"shipped {dest.name}: {dest} ({size_of(dest) / 1e6:.2f} MB)")
 
 
-def calibrate(out: pathlib.Path, cache: pathlib.Path) -> None:
+def calibrate(out: pathlib.Path, cache: pathlib.Path, stages=STAGES) -> None:
   """calibration.json beside each shipped stage-2 model: the statistics of its predictions on its
   own training items (`emojax.calibration`), so `predict(..., calibrated=True)` computes nothing."""
   import emojax
   from emojax import calibration
-  for name, _, _ in STAGES:
+  for name, _, _ in stages:
     if name != CODEC_NAME:
       path = calibration.write(emojax.load(out / name), cache_dir=cache / name)
       log(f"calibrated {name}: {path}")
@@ -433,12 +441,12 @@ def commit() -> str:
     return "unknown"
 
 
-def write_cards(root: pathlib.Path, out: pathlib.Path, seconds: dict, command: str) -> dict:
+def write_cards(root: pathlib.Path, out: pathlib.Path, seconds: dict, command: str, stages=STAGES) -> dict:
   import emojax
   from emojax import pretrained
   date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
   digests = {}
-  for name, _, config in STAGES:
+  for name, _, config in stages:
     t0 = time.perf_counter()
     path = out / name
     # Through the name when `out` is the package's own folder: the shipped copy is what is scored.
@@ -472,9 +480,18 @@ def main() -> None:
   p.add_argument("--accelerator", choices=("cpu", "gpu", "tpu"), default="cpu")
   p.add_argument("--no-train", action="store_true",
                  help="ship and describe the finished runs already in --root (no training)")
+  p.add_argument("--only", default="", help="comma-separated names of the models to build (default: "
+                                             f"all: {', '.join(n for n, _, _ in STAGES)})")
   args = p.parse_args()
   if args.no_train and not args.root:
     p.error("--no-train needs --root, the folder of finished runs")
+  only = [n.strip() for n in args.only.split(",") if n.strip()]
+  unknown = [n for n in only if n not in [name for name, _, _ in STAGES]]
+  if unknown:
+    p.error(f"--only: unknown model(s) {unknown}; known: {', '.join(n for n, _, _ in STAGES)}")
+  if only and CODEC_NAME not in only and not args.root:
+    p.error("--only without the codec needs --root, whose codec run is the shipped codec")
+  stages = tuple(s for s in STAGES if not only or s[0] in only)
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
   os.environ["JAX_PLATFORMS"] = args.accelerator  # this process scores the models on the same platform
   command = "python scripts/build_pretrained.py" + "".join(f" {a}" for a in sys.argv[1:])
@@ -485,11 +502,11 @@ def main() -> None:
   log(f"training root {root}, output {out}, platform {args.accelerator}")
   try:
     seconds = {} if args.no_train else train(root, pathlib.Path(args.feature_cache).resolve(),
-                                             args.accelerator)
+                                             args.accelerator, stages)
     out.mkdir(parents=True, exist_ok=True)
-    ship(root, out)
-    calibrate(out, pathlib.Path(args.feature_cache).resolve())
-    digests = write_cards(root, out, seconds, command)
+    ship(root, out, stages)
+    calibrate(out, pathlib.Path(args.feature_cache).resolve(), stages)
+    digests = write_cards(root, out, seconds, command, stages)
   finally:
     if not args.keep and not args.root:
       shutil.rmtree(root, ignore_errors=True)

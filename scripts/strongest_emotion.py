@@ -1,12 +1,14 @@
 """Does the strongest emotion mean something? Balanced accuracy of the top basic emotion, raw vs calibrated.
 
-Zero-shot: a texts model's BE5 and BE6 heads on the single-label test items of ISEAR (classes joy,
+Zero-shot: a texts model's BE5 and BE6 heads on the single-label items of ISEAR (classes joy,
 anger, sadness, fear, disgust; shame and guilt items left out) and GoEmotions folded into Ekman's
 six (`ekman_mapping.json`; items whose labels map to exactly one Ekman class, neutral-only and
 mixed items left out). The predicted class is the argmax over the variables the head shares with
 the dataset (5 classes, chance .20; BE6 on GoEmotions 6, chance .167); the score is balanced
-accuracy (mean per-class recall), with a 95 % percentile bootstrap interval over the test items
-(1000 resamples, seed 0) and the paired interval of calibrated - raw.
+accuracy (mean per-class recall), with a 95 % percentile bootstrap interval over the evaluated
+items (1000 resamples, seed 0) and the paired interval of calibrated - raw. `--part test` (the
+default) reads the test items; `--part dev` the dev items, where choices (an encoder, a reading)
+are made blind to the test items.
 
 Calibration statistics (`emojax.calibration.fit`: per-variable mean, sd, quantiles), each from
 training-side data only, never from the evaluated test labels:
@@ -14,13 +16,21 @@ training-side data only, never from the evaluated test labels:
           what `calibration.write` stores beside a model and `predict(..., calibrated=True)` uses;
   labels  the gold BE labels of the codec's mapping pairs (train part);
   codec   the head's outputs for the other side of those pairs (train part), through the codec;
-  domain  the model's predictions on the evaluated dataset's dev part (labels unused; a reference:
-          it needs unlabelled text of the target domain).
+  domain  the model's predictions on another part of the evaluated dataset (dev when test is read,
+          train when dev is; labels unused; a reference: it needs unlabelled text of the target
+          domain);
+  probe   not the model at all, a reference for what the features know: a ridge probe from the
+          frozen text features straight to Affective Text's BE5 labels (`probe.ridge_probe`,
+          penalty chosen on Affective Text dev), read against its own predictions on Affective
+          Text train (frozen-feature models only).
 each read by `center` (minus mean), `zscore` ((x - mean) / sd) or `quantile` (percentile).
 
   python scripts/strongest_emotion.py [--model texts [DIR ...]] [--cache DIR] [--train-cache DIR]
-         [--readings raw,train/zscore,...] [--out results.json] [--boot 1000] [--write-calibration DIR]
+         [--part test|dev] [--readings raw,train/zscore,...] [--out results.json] [--boot 1000]
+         [--write-calibration DIR]
 
+--out writes every number as JSON, with each reading's confusion counts (gold x predicted) and the
+correlations between the raw head's variables over the evaluated items.
 MiniLM features of the evaluated texts are cached in --cache (a model with another or a fine-tuned
 encoder embeds them itself, uncached); a frozen-MiniLM model's training features are read from
 --train-cache (stage 2's cache; computed there if missing). --write-calibration writes
@@ -40,8 +50,10 @@ import numpy as np  # noqa: E402
 
 DATASETS = {"ISEAR": "isear", "GoEmotions": "goemotions_ekman"}
 EXAMPLES = ("I lost my job today and my dog died", "I am so angry I could scream", "This is disgusting")
-SOURCES = ("train", "labels", "codec", "domain")
-DOMAIN_ITEMS = 2000  # dev items read for the `domain` reference (a RandomState(0) subset)
+SOURCES = ("train", "labels", "codec", "domain", "probe")
+DOMAIN_ITEMS = 2000  # items of the other part read for the `domain` reference (a RandomState(0) subset)
+DOMAIN_PART = {"test": "dev", "dev": "train"}  # the unlabelled part `domain` reads, never the evaluated one
+PROBE_DATASET = {"be5": "afftext_be5"}  # the bundled English texts of a BE format
 
 
 def single_label(name: str, part: str) -> tuple[list[str], list[str]]:
@@ -53,15 +65,32 @@ def single_label(name: str, part: str) -> tuple[list[str], list[str]]:
   return [texts[i] for i in one], [fmt.variables[int(np.argmax(y[i]))] for i in one]
 
 
-def embeddings(name: str, texts: list[str], model, cache) -> np.ndarray:
-  """The model's embeddings of texts: through cached features for a frozen-feature model, else
-  through the model's own `embed` (a fine-tuned encoder; not cached)."""
+def features(name: str, texts: list[str], model, cache) -> np.ndarray | None:
+  """The frozen sentence-encoder features of texts, cached; None for a model that has none (a
+  fine-tuned encoder)."""
   from emojax import text_data
   feature = model.content_meta["feature"]
   if not text_data.is_text_feature(feature):
-    return model.embed(texts)
-  x = text_data.cached_text_features(name, texts, cache_dir=cache, **text_data.settings(feature))
-  return model.embed_features(x)
+    return None
+  return text_data.cached_text_features(name, texts, cache_dir=cache, **text_data.settings(feature))
+
+
+def embeddings(x, texts: list[str], model) -> np.ndarray:
+  """The model's embeddings of texts: from their `features` when it has them, else through the
+  model's own `embed` (a fine-tuned encoder; not cached)."""
+  return model.embed(texts) if x is None else model.embed_features(x)
+
+
+def ridge_probe(model, head: str, cache):
+  """(a function from frozen features to `head` values, their statistics on the probe's training
+  items): `probe.ridge_probe` fitted on PROBE_DATASET[head]; None where there is none."""
+  from emojax import calibration, probe, text_data
+  name = PROBE_DATASET.get(head)
+  if name is None or not text_data.is_text_feature(model.content_meta["feature"]):
+    return None
+  d = text_data.load_texts(name, cache, **text_data.settings(model.content_meta["feature"]))
+  w_DxV, b_V = probe.ridge_probe(d.x, d.y)["weights"]
+  return (lambda x: probe.ridge_predict(w_DxV, b_V, x)), calibration.fit(probe.ridge_predict(w_DxV, b_V, d.x["train"]))
 
 
 def label_stats(model, head: str) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +110,14 @@ def label_stats(model, head: str) -> tuple[np.ndarray, np.ndarray]:
   return np.concatenate(gold), np.concatenate(mapped)
 
 
+def confusion(gold_N, pred_N, n_classes: int) -> list[list[int]]:
+  """Counts [gold class][predicted class]; a row holding NaN (predicted -1) is counted nowhere."""
+  out = np.zeros((n_classes, n_classes), np.int64)
+  ok = pred_N >= 0
+  np.add.at(out, (gold_N[ok], pred_N[ok]), 1)
+  return out.tolist()
+
+
 ALL_READINGS = ("raw",) + tuple(f"{s}/{m}" for s in SOURCES for m in ("center", "zscore", "quantile"))
 
 
@@ -92,13 +129,19 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
   for h in heads:
     gold, mapped = label_stats(model, h)
     stats[h]["labels"], stats[h]["codec"] = calibration.fit(gold), calibration.fit(mapped)
-  out, rows = {"source": record["source"], "datasets": {}}, []
+  probes = {h: ridge_probe(model, h, args.train_cache) for h in heads
+            if any(r.startswith("probe/") for r in readings)}
+  out, rows = {"source": record["source"], "part": args.part, "datasets": {}}, []
   for name_, name in DATASETS.items():
-    texts, gold_names = single_label(name, "test")
-    e = embeddings(f"{name}_test_single", texts, model, args.cache)
-    _, dev_texts, _ = new_format_data.parts(name)[0]["dev"]
-    keep = np.sort(np.random.RandomState(0).permutation(len(dev_texts))[:DOMAIN_ITEMS])
-    e_dev = embeddings(f"{name}_dev_domain", [dev_texts[i] for i in keep], model, args.cache)
+    texts, gold_names = single_label(name, args.part)
+    x = features(f"{name}_{args.part}_single", texts, model, args.cache)
+    e = embeddings(x, texts, model)
+    domain_part = DOMAIN_PART[args.part]
+    _, other_texts, _ = new_format_data.parts(name)[0][domain_part]
+    keep = np.sort(np.random.RandomState(0).permutation(len(other_texts))[:DOMAIN_ITEMS])
+    other_texts = [other_texts[i] for i in keep]
+    e_other = embeddings(features(f"{name}_{domain_part}_domain", other_texts, model, args.cache),
+                         other_texts, model)
     for h in heads:
       variables = model.formats[h].variables
       classes = [v for v in variables if v in set(gold_names)]
@@ -108,25 +151,33 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
       rows_in = np.asarray([g in classes for g in gold_names])
       gold = np.asarray([classes.index(g) for g, k in zip(gold_names, rows_in) if k])
       pred = model.decode_embeddings(e, h)[rows_in]
-      stats[h]["domain"] = calibration.fit(model.decode_embeddings(e_dev, h))
+      stats[h]["domain"] = calibration.fit(model.decode_embeddings(e_other, h))
+      if probes.get(h) is not None:
+        probe_of, stats[h]["probe"] = probes[h]
+        probe_pred = probe_of(x)[rows_in]
       idx = calibration.bootstrap_indices(len(gold), args.boot, seed=0)
       raw = calibration.strongest(pred[:, cols])
       entry = {"n": int(len(gold)), "classes": classes,
-               "class_counts": np.bincount(gold, minlength=len(classes)).tolist(), "readings": {}}
+               "class_counts": np.bincount(gold, minlength=len(classes)).tolist(),
+               "raw_correlation": np.round(np.corrcoef(pred[:, cols].T), 3).tolist(), "readings": {}}
       for key in readings:
         if key == "raw":
           top = raw
         else:
           source, method = key.split("/")
-          s = calibration.calibrate(pred, stats[h][source], method)[:, cols]
-          tb = (calibration.calibrate(pred, stats[h][source], "zscore")[:, cols]
+          if source not in stats[h]:  # `probe` for a head without a probe dataset or features
+            continue
+          values = probe_pred if source == "probe" else pred
+          s = calibration.calibrate(values, stats[h][source], method)[:, cols]
+          tb = (calibration.calibrate(values, stats[h][source], "zscore")[:, cols]
                 if method == "quantile" else None)
           top = calibration.strongest(s, tb)
         ba = calibration.balanced_accuracy(gold, top, len(classes))
         r = {"balanced_accuracy": ba,
              "interval": list(calibration.bootstrap_interval(gold, top, len(classes), idx)),
              "predicted_share": dict(zip(classes, np.round(
-                 np.bincount(top, minlength=len(classes)) / len(top), 3).tolist()))}
+                 np.bincount(top, minlength=len(classes)) / len(top), 3).tolist())),
+             "confusion": confusion(gold, top, len(classes))}
         if key != "raw":
           r["minus_raw"] = ba - calibration.balanced_accuracy(gold, raw, len(classes))
           r["minus_raw_interval"] = list(calibration.bootstrap_interval(gold, top, len(classes), idx, raw))
@@ -154,6 +205,8 @@ def main() -> None:
   ap.add_argument("--model", nargs="+", default=["texts"], help="pretrained names or model directories")
   ap.add_argument("--cache", default=str(ROOT / "checkpoints" / ".feature_cache" / "texts"))
   ap.add_argument("--train-cache", default=str(ROOT / "checkpoints" / ".feature_cache" / "texts"))
+  ap.add_argument("--part", choices=tuple(DOMAIN_PART), default="test",
+                  help="the evaluated items: test, or dev for choices made blind to test")
   ap.add_argument("--readings", default=",".join(ALL_READINGS),
                   help=f"comma-separated, of {', '.join(ALL_READINGS)}")
   ap.add_argument("--out", default="")
@@ -185,6 +238,7 @@ def main() -> None:
     examples += [(label, k, v) for k, v in out["examples"].items()]
     print(f"{label}: {time.time() - t0:.0f} s", file=sys.stderr)
 
+  print(f"items: the {args.part} part\n")
   print("| model | dataset | head | n | classes (chance) | reading | balanced accuracy [95 % CI] | "
         "minus raw [95 % CI] | share predicted as each class |")
   print("|---|---|---|---|---|---|---|---|---|")

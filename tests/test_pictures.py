@@ -97,3 +97,17 @@ def test_plot_predictions_words(tmp_path, capsys):
   assert plot("heads", "--output", str(tmp_path / "x.jpg")) == 2
   assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.jpg").exists()
 
+
+
+def test_the_colour_is_the_calibrated_strongest_emotion_where_the_model_ships_one(tiny_words_model):
+  """The shipped texts model (trained through be5, calibration.json beside it) colours by the
+  calibrated reading that `strongest_emotion` gives; a model without a calibration.json by the
+  largest raw value, computing no statistics."""
+  texts = emojax.load("texts")
+  items = ["I am so scared of the dark", "Tax rates rise again", "What a wonderful surprise party!"]
+  be5 = texts.predict_array(items, "be5")
+  colours, reading = pictures.strongest_be5(texts, be5)
+  assert reading == "calibrated" and colours == list(texts.strongest_emotion(items, fmt="be5"))
+  assert colours != [formats.BE5[k] for k in be5.argmax(1)]  # the two readings differ on these
+  raw = np.eye(5)[[3, 0]] * 0.5
+  assert pictures.strongest_be5(tiny_words_model, raw) == (["fear", "joy"], "largest raw value")

@@ -169,3 +169,17 @@ def test_import_and_predict_from_another_directory(tmp_path):
   out = subprocess.run([str(console), "--version"], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=120)
   assert out.returncode == 0 and out.stdout.strip() == f"emojax {emojax.__version__}", out.stderr
+
+
+def test_rebuilding_some_models_refuses_a_codec_other_than_the_shipped_one(tiny_stage1, tmp_path):
+  """`build_pretrained.py --only=texts` ships stage-2 models beside the codec already shipped: a
+  --root whose codec run is another model stops before anything is staged or swapped."""
+  from conftest import launcher_module
+  build = launcher_module("scripts/build_pretrained.py")
+  out, root = tmp_path / "out", tmp_path / "root"
+  shutil.copytree(pretrained.ROOT / "codec", out / "codec")
+  shutil.copytree(tiny_stage1, root / "codec")
+  texts = tuple(s for s in build.STAGES if s[0] == "texts")
+  with pytest.raises(SystemExit, match="is not the codec shipped in"):
+    build.ship(root, out, texts)
+  assert sorted(p.name for p in out.iterdir()) == ["codec"]  # nothing staged, nothing swapped

@@ -55,6 +55,9 @@ def test_ridge_probe_chooses_a_strong_penalty_for_pure_noise_features():
   assert out["dev_mean"] > weak["dev_mean"]
   chex.assert_shape(out["test"], (1,))
   assert out["test_mean"] > weak["test_mean"] and out["test_mean"] > 0.3
+  w_DxV, b_V = out["weights"]  # the chosen fit, as scored
+  chex.assert_shape((w_DxV, b_V), ((42, 1), (1,)))
+  np.testing.assert_allclose(probe.pearson(probe.ridge_predict(w_DxV, b_V, x["test"]), y["test"]), out["test"])
 
 
 def test_ridge_probe_names_bad_input():
