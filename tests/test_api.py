@@ -33,7 +33,9 @@ def texts():
 
 @pytest.fixture(scope="module")
 def words():
-  return emojax.load("words")
+  # The serving API is the same for both words models; words_fast (MiniLM) keeps this module fast.
+  # The shipped words model (all-mpnet-base-v2) is served in test_pretrained.
+  return emojax.load("words_fast")
 
 
 def columns_of(model, names):
@@ -107,7 +109,7 @@ def test_batch_size_gives_the_same_numbers_and_a_progress_line_only_past_one_bat
   many = WORDS * 5
   whole = words.predict(many, formats="all")
   capsys.readouterr()
-  # all-mpnet-base-v2 reads the words in batches of another padded shape: float rounding only
+  # a sentence encoder reads the words in batches of another padded shape: float rounding only
   pd.testing.assert_frame_equal(words.predict(many, formats="all", batch_size=3), whole, atol=1e-6)
   assert "embedding words: 20/20 items" in capsys.readouterr().err
   pd.testing.assert_frame_equal(words.predict(many, formats="all", batch_size=3, progress=False), whole,
@@ -171,7 +173,7 @@ def test_repr_says_what_the_model_is(texts, words):
   assert repr(texts).startswith("<emojax ContentModel: reads texts")
   for part in ("pretrained 'texts_fast'", "predicts 'vad' by default", "'be5'", "codec from pretrained 'codec'"):
     assert part in repr(texts), part
-  assert "reads words" in repr(words) and "pretrained 'words'" in repr(words)
+  assert "reads words" in repr(words) and "pretrained 'words_fast'" in repr(words)
   codec = repr(emojax.load("codec"))
   assert "stage-1 codec" in codec and "pretrained 'codec'" in codec and "'va'" in codec
 

@@ -240,3 +240,12 @@ def test_the_shipped_texts_model_predicts_the_calibrated_reading(capsys, tmp_pat
   assert status == 0 and list(written["be5:strongest"]) == list(cal["be5.strongest"])
   status, _, err = run_cli(capsys, "predict", "fine", "--format", "vad", "--calibrated")
   assert status == 2 and "calibrated reading is for emotion-category formats" in err
+
+
+def test_the_strongest_emotion_script_counts_confusions_and_never_reads_the_evaluated_part_as_domain():
+  from conftest import launcher_module
+  script = launcher_module("scripts/strongest_emotion.py")
+  gold, pred = np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, -1])  # -1: a NaN row, counted nowhere
+  assert script.confusion(gold, pred, 3) == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+  assert all(domain != part for part, domain in script.DOMAIN_PART.items())
+  assert set(script.DOMAIN_PART) == {"test", "dev"}
