@@ -7,9 +7,10 @@ that lie close together are spread on a small ring and share one label, the othe
 dashed line. Optionally the label embeddings of the model's mapping data, coloured by one variable.
 `plot_predictions`: words, texts or images placed by predicted valence and arousal, coloured by their
 strongest basic emotion (calibrated when the model ships its `calibration.json` and was trained
-through be5, `emojax.calibration`; else the largest raw value). `plot_overview`: the README's picture of the two stages (boxes and arrows
-only). Labels are placed by `place_labels`, a greedy search for free room around each point (pure
-numpy), and joined to their point by a leader line when they had to move away.
+through be5, `emojax.calibration`; else the largest raw value). `plot_overview`: the README's
+picture of the two stages (boxes and arrows only). Labels are placed by `place_labels`, a greedy
+search for free room around each point (pure numpy), and joined to their point by a leader line
+when they had to move away.
 
   emojax plot heads --model codec --output docs/head_rows.png [--color va:valence]
   emojax plot predictions --model words happy funeral war --output docs/predictions_words.png

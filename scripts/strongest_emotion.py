@@ -90,7 +90,8 @@ def ridge_probe(model, head: str, cache):
     return None
   d = text_data.load_texts(name, cache, **text_data.settings(model.content_meta["feature"]))
   w_DxV, b_V = probe.ridge_probe(d.x, d.y)["weights"]
-  return (lambda x: probe.ridge_predict(w_DxV, b_V, x)), calibration.fit(probe.ridge_predict(w_DxV, b_V, d.x["train"]))
+  predict = lambda x: probe.ridge_predict(w_DxV, b_V, x)  # noqa: E731
+  return predict, calibration.fit(predict(d.x["train"]))
 
 
 def label_stats(model, head: str) -> tuple[np.ndarray, np.ndarray]:
