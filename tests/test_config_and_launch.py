@@ -89,7 +89,7 @@ def test_config_files_hold_the_launchers_defaults():
   assert _file("words_paper") == ContentConfig(stage1=stage1) and len(ContentConfig().datasets) == 18
   assert _file("words_fast") == ContentConfig(stage1=stage1, vectors="glove50+minilm_l4", batch_size=32,
                                               readout="region")
-  assert _file("words") == dataclasses.replace(_file("words_fast"), vectors="glove50+mpnet_tokavg")
+  assert _file("words") == dataclasses.replace(_file("words_fast"), vectors="glove50+mpnet_tokavg", weight_decay=1.0)
   texts_paper = ContentConfig(
       modality="texts", stage1=stage1, datasets=("emobank_vad", "afftext_be5"),
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, epochs=40, learning_rate=3e-4,
