@@ -158,6 +158,8 @@ def each(item: Range, *, non_empty: bool = False) -> Range:
 
 NAMES = Range(lambda v: isinstance(v, (tuple, list)) and bool(v) and all(isinstance(x, str) and x for x in v),
               "a non-empty list of names")
+NAME_LIST = Range(lambda v: isinstance(v, (tuple, list)) and all(isinstance(x, str) and x for x in v),
+                  "a list of names")
 SEEDS = each(COUNT, non_empty=True)
 
 _DECLARED: dict[type, tuple[dict[str, Range], tuple[Callable[[Any], str | None], ...]]] = {}

@@ -108,7 +108,7 @@ def _cached_word_features(vectors: str, label: str, texts: Sequence[str], cache_
   return arrays["x"], arrays["found"].astype(bool)
 
 
-def _sibling_train_texts(name: str) -> set[str]:
+def sibling_train_texts(name: str) -> set[str]:
   """Texts of the training words of every other table in `name`'s declared sibling group."""
   out = set()
   for group in datasets.sibling_groups(datasets.names("words")):
@@ -127,7 +127,7 @@ def load_words(name: str, vectors: str, cache_dir: str | pathlib.Path) -> Conten
   x_NxD, found_N = _cached_word_features(vectors, name, texts, cache_dir)
   row = {k: i for i, k in enumerate(keys)}
   split = splits.split_of(name)
-  leaky = _sibling_train_texts(name)
+  leaky = sibling_train_texts(name)
   items, x, y = {}, {}, {}
   dropped = {"oov": {}, "gloss_in_sibling_train": {}}
   for part in splits.PARTS:

@@ -30,10 +30,16 @@ class Run:
   condition: str
   datasets: tuple[str, ...]
   seed: int
+  # Datasets that only add training items (`ContentConfig.mlt_with`): not scored, not in the name
+  extra: tuple[str, ...] = ()
 
   @property
   def name(self) -> str:
     return f"{self.condition}/{'+'.join(self.datasets)}"
+
+  @property
+  def trains_on(self) -> tuple[str, ...]:
+    return self.datasets + self.extra
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +63,10 @@ def siblings_of(names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
 
 def plan_runs(cfg: ContentConfig, data: dict[str, content_data.ContentData]) -> list[Run]:
   """Encoders to train: a zero-shot condition alone (e.g. conditions=SnZ) trains the encoders of
-  datasets with a sibling only; Mlt trains one encoder per sibling group."""
-  names, siblings = list(data), siblings_of(list(data))
+  datasets with a sibling only; Mlt trains one encoder per sibling group, each also on the
+  `cfg.mlt_with` datasets (which get no encoder of their own)."""
+  names = [n for n in data if n not in cfg.mlt_with]
+  siblings = siblings_of(names)
   runs = []
   for seed in cfg.seeds:
     for cond in ("Bsl", "Sng", "Aug"):
@@ -67,7 +75,7 @@ def plan_runs(cfg: ContentConfig, data: dict[str, content_data.ContentData]) -> 
       elif ZERO_SHOT_OF[cond] in cfg.conditions:
         runs += [Run(cond, (n,), seed) for n in names if siblings[n]]
     if "Mlt" in cfg.conditions:
-      runs += [Run("Mlt", group, seed) for group in mlt_groups(names)]
+      runs += [Run("Mlt", group, seed, tuple(cfg.mlt_with)) for group in mlt_groups(names)]
   return runs
 
 

@@ -265,6 +265,11 @@ def content_markdown(results: dict) -> str:
   lines += ["", "Bsl/Sng/Aug means are over all datasets, Mlt over the datasets with a sibling, "
             "zero-shot means over all directions (table below); a dataset's zero-shot cell is "
             "predicted from its first sibling.", ""]
+  if results.get("mlt_with"):
+    lines += ["The Mlt encoders were also trained on (training items only: no row, not in dev "
+              "selection): " + ", ".join(f"{n} ({info['format']}, {info['language']}, "
+                                         f"{info['sizes']['train']})"
+                                         for n, info in results["mlt_with"].items()) + ".", ""]
   if results["modality"] == "images":
     lines += ["BsZ/SnZ/AuZ are not run for images: zero-shot needs a sibling dataset of the same "
               "images in another label format (e.g. BE5), and BASS has only valence/arousal (US and "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from emojax import config as config_lib, datasets as datasets_lib, mapping_data
-from emojax.config import COUNT, NAMES, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, RATE, SEEDS
+from emojax.config import COUNT, NAME_LIST, NAMES, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, RATE, SEEDS
 from emojax.codec import CodecConfig, LossWeights
 from emojax.content_model import EncoderConfig
 from emojax.conditions import CONDITIONS, SINGLE_DATASET, TRAINED
@@ -84,6 +84,11 @@ class ContentConfig:
   # Mlt: "datasets" = each dataset's mean loss weighs the same (the paper's), "examples" = each
   # example does (a large dataset is not outweighed by a small one it shares the encoder with)
   mlt_weighting: str = "datasets"
+  # Datasets that only add training items to every Mlt encoder: no encoder of their own, no row in
+  # the tables, not in dev selection. A texts run may name word datasets here, read as one-word
+  # texts (the word, or a non-English word's English gloss) by the run's sentence encoder.
+  mlt_with: tuple[str, ...] = ()
+  mlt_with_weight: float = 1.0  # the loss weight of an mlt_with example (the run's own weigh 1)
   batch_size: int = 128
   epochs: int = 70  # best dev epoch is kept
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -117,6 +122,7 @@ config_lib.declare(
     ContentConfig,
     {"modality": config_lib.one_of(*datasets_lib.MODALITIES), "datasets": NAMES, "conditions": NAMES,
      "readout": config_lib.one_of("raw", "region"), "mlt_weighting": config_lib.one_of("datasets", "examples"),
+     "mlt_with": NAME_LIST, "mlt_with_weight": NON_NEGATIVE,
      "text_encoder": config_lib.one_of("minilm", "mpnet"),
      "text_pooling": config_lib.one_of("last", "layers"), "learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": POSITIVE_INT,
      "epochs": POSITIVE_INT, "seeds": SEEDS, "aug_weight": NON_NEGATIVE, "mapping_epochs": POSITIVE_INT, "mapping_batch_size": POSITIVE_INT,

@@ -37,8 +37,10 @@ EXTRACT_BATCH = 64
 
 
 def text_table(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], dict[str, str]]:
-  """(keys, canonical labels, text per key, official part per key or {}) of a text dataset."""
-  table = datasets.read_table(datasets.get_dataset(name, "texts"))
+  """(keys, canonical labels, text per key, official part per key or {}) of a text dataset, or of
+  a word dataset read as one-word texts (the word, or a non-English word's English gloss)."""
+  modality = "words" if name in datasets.names("words") else "texts"
+  table = datasets.read_table(datasets.get_dataset(name, modality))
   return table.keys, table.y, table.content, table.parts
 
 
@@ -131,10 +133,19 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
                encoder: str = "minilm", pooling: str = "last", max_items: int = 0,
                show_progress: bool = True) -> content_data.ContentData:
   """A text dataset as `ContentData`. `max_items` > 0 keeps the first that many items of each
-  part (tests); features are computed only for the items kept."""
+  part (tests); features are computed only for the items kept. A word dataset is read as one-word
+  texts; as for word features (`content_data.load_words`), its dev and test words whose text is a
+  training word's of a sibling table are left out."""
   keys, y_NxV, texts, _ = text_table(name)
   row = {k: i for i, k in enumerate(keys)}
-  split = _limit(splits.split_of(name), max_items)
+  split = splits.split_of(name)
+  dropped = {}
+  if name in datasets.names("words"):
+    leaky = content_data.sibling_train_texts(name)
+    kept = {p: [k for k in v if p == "train" or texts[row[k]] not in leaky] for p, v in split.items()}
+    dropped = {"gloss_in_sibling_train": {p: len(split[p]) - len(kept[p]) for p in split}}
+    split = kept
+  split = _limit(split, max_items)
   rows = np.asarray([row[k] for p in splits.PARTS for k in split[p]], np.int64)
   x_NxD = cached_text_features(name, [texts[r] for r in rows], max_length, cache_dir,
                                encoder=encoder, pooling=pooling, show_progress=show_progress)
@@ -146,4 +157,4 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
     x[part] = x_NxD[[at[r] for r in rr]].reshape(len(rr), -1)
     y[part] = y_NxV[rr]
   ds = datasets.get_dataset(name)
-  return content_data.ContentData(name, ds.format, ds.language, items, x, y, {})  # none dropped
+  return content_data.ContentData(name, ds.format, ds.language, items, x, y, dropped)

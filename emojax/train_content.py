@@ -59,13 +59,15 @@ EXPORTABLE = ("Sng", "Aug", "Mlt")  # conditions whose encoders write into the s
 
 
 def load_data(cfg: ContentConfig, cache) -> dict[str, content_data.ContentData]:
+  """The run's datasets, then its `mlt_with` ones (a texts run reads word datasets as texts)."""
+  names = cfg.datasets + tuple(cfg.mlt_with)
   if cfg.modality == "texts":
     return {n: text_data.load_texts(n, cache, max_length=cfg.max_length, encoder=cfg.text_encoder,
                                     pooling=cfg.text_pooling, max_items=cfg.max_items)
-            for n in cfg.datasets}
+            for n in names}
   if cfg.modality == "images":
-    return {n: image_data.load_images(n, cache, cfg.max_items) for n in cfg.datasets}
-  return {n: content_data.load_words(n, cfg.vectors, cache) for n in cfg.datasets}
+    return {n: image_data.load_images(n, cache, cfg.max_items) for n in names}
+  return {n: content_data.load_words(n, cfg.vectors, cache) for n in names}
 
 
 # ------------------------------------------------------------------------------------- the encoder
@@ -187,17 +189,20 @@ def run_key(run: Run) -> jax.Array:
 def run_arrays(runs: Sequence[Run], pool: Pool, packing: codec.Packing, cfg: ContentConfig,
                num_slots: int) -> dict:
   """Per-run index arrays of one group: train rows + dataset slot, dev rows per slot, flags, keys."""
-  train, group, dev, n_dev, dev_f = [], [], [], [], []
+  train, group, dev, n_dev, dev_f, slot_weight = [], [], [], [], [], []
   for run in runs:
-    rows = [pool.rows(n, "train") for n in run.datasets]
+    slot_weight.append(np.asarray([1.0] * len(run.datasets) + [cfg.mlt_with_weight] * len(run.extra)
+                                  + [0.0] * (num_slots - len(run.trains_on)), np.float32))
+    rows = [pool.rows(n, "train") for n in run.trains_on]
     train.append(np.concatenate(rows))
     group.append(np.concatenate([np.full(len(r), k, np.int32) for k, r in enumerate(rows)]))
-    slots = [pool.rows(n, "dev") for n in run.datasets]
+    # dev: the run's own datasets only (an `extra` one adds training items, not the best epoch)
+    slots = [pool.rows(n, "dev") for n in run.datasets] + [np.zeros(0, np.int32)] * len(run.extra)
     slots += [np.zeros(0, np.int32)] * (num_slots - len(slots))
     d, n = _pad_rows(slots)
     dev.append(d)
     n_dev.append(n)
-    fmt_of = lambda k: packing.index(pool.format[run.datasets[min(k, len(run.datasets) - 1)]])
+    fmt_of = lambda k: packing.index(pool.format[run.trains_on[min(k, len(run.trains_on) - 1)]])
     dev_f.append(np.asarray([fmt_of(k) for k in range(num_slots)], np.int32))
   train_RxN, n_train = _pad_rows(train)
   group_RxN, _ = _pad_rows(group)
@@ -208,6 +213,7 @@ def run_arrays(runs: Sequence[Run], pool: Pool, packing: codec.Packing, cfg: Con
           "own": np.asarray([r.condition == "Bsl" for r in runs]),
           "aug": np.asarray([cfg.aug_weight if r.condition == "Aug" else 0.0 for r in runs], np.float32),
           "dev": dev_RxGxN, "n_dev": np.stack(n_dev), "dev_f": np.stack(dev_f),
+          "slot_weight": np.stack(slot_weight),
           "key": jax.random.key_data(jnp.stack([run_key(r) for r in runs]))}
 
 
@@ -264,7 +270,8 @@ def make_epoch_fn(cfg: ContentConfig, module: ContentEncoder, packing: codec.Pac
         ya, fa = pool["ya"][rows], pool["fa"][rows]
         e, o = module.apply({"params": p}, x, keep=keep)
         pred = jnp.where(run["own"], o, decode_each(frozen, packing, f, e))
-        loss = group_mean(example_losses(packing, f, pred, y), g, num_slots, count_G, by_examples)
+        weighted = example_losses(packing, f, pred, y) * run["slot_weight"][g]  # mlt_with_weight
+        loss = group_mean(weighted, g, num_slots, count_G, by_examples)
         aug = group_mean(example_losses(packing, fa, decode_each(frozen, packing, fa, e), ya), g,
                          num_slots, count_G, by_examples)
         return loss + run["aug"] * aug
@@ -380,6 +387,7 @@ def _group_digest(cfg: ContentConfig, runs: Sequence[Run], arrays: dict, pool: P
       + ([cfg.weight_decay] if cfg.weight_decay else [])  # Adam runs keep their digest
       # the weighting changes Mlt runs only (a run of one dataset is the same either way)
       + (["examples"] if cfg.mlt_weighting == "examples" and any(r.condition == "Mlt" for r in runs) else [])
+      + ([cfg.mlt_with_weight] if any(r.extra for r in runs) else [])  # the extra items are in `pool`
   ).encode())
   for array in (*pool.arrays.values(), arrays["train"], arrays["dev"]):
     digest.update(np.ascontiguousarray(array).tobytes())
@@ -543,6 +551,17 @@ def check_config(cfg: ContentConfig) -> None:
     raise ValueError(f"unknown conditions {unknown}; known: {list(CONDITIONS)}")
   for name in cfg.datasets:
     datasets.get_dataset(name, cfg.modality)
+  readable = ("texts", "words") if cfg.modality == "texts" else (cfg.modality,)
+  for name in cfg.mlt_with:
+    if datasets.get_dataset(name).modality not in readable or name not in datasets.names():
+      raise ValueError(f"mlt_with: {name!r} is not a stage-2 dataset a {cfg.modality} run reads "
+                       f"(of modality {' or '.join(readable)})")
+  both = sorted(set(cfg.mlt_with) & set(cfg.datasets))
+  if both:
+    raise ValueError(f"mlt_with: {both} are among the run's datasets already")
+  if cfg.mlt_with and "Mlt" not in cfg.conditions:
+    raise ValueError(f"mlt_with={list(cfg.mlt_with)} adds training items to the Mlt encoders, but "
+                     f"the conditions {list(cfg.conditions)} have no Mlt")
   if cfg.grad_accum < 1 or cfg.batch_shards < 1 or cfg.batch_size % (cfg.grad_accum * cfg.batch_shards):
     raise ValueError(f"batch_size={cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
                      f"micro-batches of rows divisible by batch_shards={cfg.batch_shards} "
@@ -587,20 +606,21 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   data = load_data(cfg, cache)
   check_formats(cfg, data, packing.layout, stage1.workdir)
   dim = next(iter(data.values())).dim
-  siblings = siblings_of(list(data))
+  scored = {n: d for n, d in data.items() if n not in cfg.mlt_with}  # the extras: training items only
+  siblings = siblings_of(list(scored))
   pool = Pool(data, packing, stage1, augment_map(cfg.augment))
   frozen = mesh_lib.put_replicated(stage1.params, mesh)  # its own argument: never in the train state
   device_pool = mesh_lib.put_replicated(pool.arrays, mesh)
   module = encoder_module(cfg.encoder, stage1.config.codec.embedding_dim, packing.width)
   runs = plan_runs(cfg, data)
-  n_train = [sum(len(data[n].items["train"]) for n in r.datasets) for r in runs]
+  n_train = [sum(len(data[n].items["train"]) for n in r.trains_on) for r in runs]
   steps = [-(-n // cfg.batch_size) for n in n_train]
   groups = plan_groups(steps, cfg.max_groups, run_shards_of(mesh))
   region_fit = region.fit(stage1) if cfg.readout == "region" else None
   tick("load stage 1, features, synthetic labels", t0)
 
   t0 = time.perf_counter()
-  nets, net_scores = train_mapping_nets(cfg, stage1, list(data), workdir / "mapping_nets")
+  nets, net_scores = train_mapping_nets(cfg, stage1, list(scored), workdir / "mapping_nets")
   tick("BsZ mapping nets", t0)
 
   padded = lambda g: g + [g[-1]] * (-len(g) % run_shards_of(mesh))
@@ -612,7 +632,7 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   for g_i, group in enumerate(groups):
     t0 = time.perf_counter()
     group_runs = [runs[i] for i in padded(group)]
-    arrays = run_arrays(group_runs, pool, packing, cfg, max(len(r.datasets) for r in group_runs))
+    arrays = run_arrays(group_runs, pool, packing, cfg, max(len(r.trains_on) for r in group_runs))
     digest = _group_digest(cfg, group_runs, arrays, pool, fingerprint)
     best, best_score, done = train_group(cfg, group_runs, arrays, device_pool, frozen, module, packing,
                                          dim, mesh, workdir / "groups" / f"{g_i}-{digest}", bar, done)
@@ -639,14 +659,18 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   extra = {"stage1": {"path": recorded, "fingerprint": fingerprint,
                       "config": config_lib.to_dict(stage1.config), "seed": stage1.meta.get("seed")},
            "feature_dim": dim, "mapping_nets": net_scores}
+  if cfg.mlt_with:
+    extra["mlt_with"] = {n: {"format": data[n].format, "language": data[n].language,
+                             "sizes": data[n].sizes(), "dropped": data[n].dropped} for n in cfg.mlt_with}
   if cfg.export:
     chosen = [k for k in encoders if k[0] == export_cond]
     if not chosen:
       raise ValueError(f"export={cfg.export!r}: no such run (is {export_name!r} among the datasets?)")
     key = max(chosen, key=lambda k: best_dev[k])
     params = exported_params(encoders[key])
+    also = {"also_trained_on": list(cfg.mlt_with)} if export_cond == "Mlt" and cfg.mlt_with else {}
     meta = {"modality": cfg.modality, "encoder": {"run": f"{export_cond}/{'+'.join(key[1])}", "seed": key[2],
-                                                  "best_dev": best_dev[key]},
+                                                  "best_dev": best_dev[key], **also},
             "feature": ({"kind": "image", "model": image_data.FEATURE_NAME, "dim": dim}
                         if cfg.modality == "images" else
                         text_data.feature_record(cfg.text_encoder, cfg.max_length, cfg.text_pooling, dim)
@@ -665,12 +689,12 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
         cfg.encoder, stage1.config.codec.embedding_dim), frozen, packing, cache)
   tick("export, VADER", t0)
   t0 = time.perf_counter()
-  extra["ridge"] = ridge_rows(data)
+  extra["ridge"] = ridge_rows(scored)
   tick("ridge probe", t0)
   extra["timing"] = {"wall_s": time.perf_counter() - t_start, "phases": phases,
                      "device": f"{mesh.size} x {jax.devices()[0].device_kind}",
                      "runs": len(runs), "groups": len(groups), "group_sizes": [len(g) for g in groups]}
-  results = report.content_results(cfg, records, data, siblings, mlt_groups(list(data)), extra)
+  results = report.content_results(cfg, records, scored, siblings, mlt_groups(list(scored)), extra)
   if mesh_lib.is_writer():
     report.write(workdir, results, report.content_markdown(results) + ridge_markdown(results["ridge"]))
   return results

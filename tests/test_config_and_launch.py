@@ -19,7 +19,7 @@ from conftest import launcher_module
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = {"stage1": MappingConfig, "paper_codec": MappingConfig, "conditioned_codec": MappingConfig,
            "words": ContentConfig, "words_fast": ContentConfig, "words_paper": ContentConfig,
-           "texts": ContentConfig, "texts_fast": ContentConfig, "texts_paper": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
+           "texts": ContentConfig, "texts_fast": ContentConfig, "texts_fast_words": ContentConfig, "texts_paper": ContentConfig, "texts_finetune": FinetuneConfig, "images": ContentConfig,
            "images_finetune": FinetuneImageConfig, "new_formats": new_format.NewFormatConfig,
            "transfer": transfer.TransferConfig, "new_format_codec": transfer.NewFormatCodecConfig}
 
@@ -100,6 +100,8 @@ def test_config_files_hold_the_launchers_defaults():
       readout="region", export="emobank_vad:Mlt", mlt_weighting="examples")
   assert _file("texts") == dataclasses.replace(_file("texts_fast"), text_encoder="mpnet", text_pooling="layers")
   assert _file("texts").learning_rate == finetune_text.BSZ_LEARNING_RATE  # fine-tuning's BsZ nets
+  assert _file("texts_fast_words") == dataclasses.replace(_file("texts_fast"), conditions=("Mlt",), mlt_with=(
+      "stadthagen_be5", "wierzba_be5", "briesemeister_be5", "ferre_be5", "coso_be5", "speed_be6"))
   assert _file("images") == ContentConfig(
       modality="images", stage1=stage1, datasets=("bass_us_va", "bass_ch_va"), conditions=TRAINED,
       encoder=EncoderConfig(hidden=(), dropout=(0.5,)), batch_size=32, learning_rate=3e-4, augment=("va:be5",),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import checkpoint, content_plan, datasets, finetune_text, mapping_data, splits, text_data
+from emojax import checkpoint, content_data, content_plan, datasets, finetune_text, mapping_data, splits, text_data
 from emojax import train_content as tc
 from emojax.encoders import bert
 from conftest import ROOT, launch
@@ -253,3 +253,67 @@ def test_finetune_steps_with_a_tiny_bert(tiny_stage1, tmp_path):
     finetune_text.check_config(dataclasses.replace(run, export="afftext_be5:Bsl"))
   with pytest.raises(KeyError, match="unknown text dataset 'emobank'"):
     finetune_text.check_config(dataclasses.replace(run, datasets=("emobank",)))
+
+
+# ------------------------------------------------------------------- extra training items for Mlt
+
+def test_mlt_with_is_checked_and_planned_for_the_mlt_encoders_only():
+  base = dict(modality="texts", datasets=datasets.names("texts"), conditions=("Bsl", "Mlt"), seeds=(0,))
+  cfg = tc.ContentConfig(**base, mlt_with=("briesemeister_be5",))
+  tc.check_config(cfg)
+  runs = content_plan.plan_runs(cfg, dict.fromkeys(datasets.names("texts") + cfg.mlt_with))
+  assert [(r.condition, r.datasets, r.extra) for r in runs] == [
+      ("Bsl", ("emobank_vad",), ()), ("Bsl", ("afftext_be5",), ()),
+      ("Mlt", ("emobank_vad", "afftext_be5"), ("briesemeister_be5",))]
+  assert runs[-1].name == "Mlt/emobank_vad+afftext_be5"  # the key (and seed stream) of the Mlt run
+  for bad, match in ((dict(mlt_with=("emobank_vad",)), "among the run's datasets"),
+                     (dict(mlt_with=("bass_us_va",)), "not a stage-2 dataset a texts run reads"),
+                     (dict(mlt_with=("briesemeister_be5",), conditions=("Bsl",)), "have no Mlt")):
+    with pytest.raises(ValueError, match=match):
+      tc.check_config(tc.ContentConfig(**{**base, **bad}))
+  with pytest.raises(ValueError, match="not a stage-2 dataset a words run reads"):
+    tc.check_config(tc.ContentConfig(datasets=("warriner_vad",), mlt_with=("emobank_vad",)))
+
+
+def test_word_datasets_read_as_texts_leave_out_glosses_of_sibling_training_words(tmp_path):
+  d = text_data.load_texts("briesemeister_be5", tmp_path, max_length=32, max_items=8, show_progress=False)
+  keys, y, texts, _ = text_data.text_table("briesemeister_be5")
+  table = datasets.read_table(datasets.get_dataset("briesemeister_be5"))
+  assert texts == table.content and texts[0].isupper()  # the English concept gloss, not the German word
+  row = {k: i for i, k in enumerate(keys)}
+  np.testing.assert_allclose(d.x["train"][0], text_data.text_features([texts[row[d.items["train"][0]]]], 32)[0],
+                             atol=1e-5)
+  leaky = content_data.sibling_train_texts("briesemeister_be5")
+  split = splits.split_of("briesemeister_be5")
+  expected = {p: sum(texts[row[k]] in leaky for k in split[p]) if p != "train" else 0 for p in split}
+  assert d.dropped == {"gloss_in_sibling_train": expected} and sum(expected.values()) > 0
+  assert not any(texts[row[k]] in leaky for p in ("dev", "test") for k in d.items[p])
+  np.testing.assert_array_equal(d.y["train"], y[[row[k] for k in d.items["train"]]])
+
+
+def test_mlt_with_trains_the_mlt_encoder_on_the_extra_items_only(tiny_stage1, cache, tmp_path):
+  cache = shutil.copytree(cache, tmp_path / "features")  # the module's cache keeps its two entries
+  cfg = tc.ContentConfig(modality="texts", stage1=str(tiny_stage1), datasets=datasets.names("texts"),
+                         conditions=("Bsl", "Mlt"), seeds=(0,), mlt_with=("briesemeister_be5",),
+                         mlt_with_weight=0.25, export="emobank_vad:Mlt", feature_cache=str(cache),
+                         epochs=1, mapping_epochs=1, batch_size=8, max_groups=1, max_items=8,
+                         max_length=32, vader=False)
+  results = tc.run(cfg, tmp_path / "run", show_progress=False)
+  assert set(results["datasets"]) == set(datasets.names("texts"))  # no row, no mean of its own
+  assert results["mlt_with"]["briesemeister_be5"]["sizes"]["train"] == 8
+  assert "also trained on" in (tmp_path / "run" / "results.md").read_text()
+  encoder = json.loads((tmp_path / "run" / "model.json").read_text())["encoder"]
+  assert encoder["run"] == "Mlt/emobank_vad+afftext_be5" and encoder["also_trained_on"] == ["briesemeister_be5"]
+  # The run's index arrays: the Mlt encoder's training rows include the word items, at their
+  # weight; its best epoch is chosen on the run's own dev items only.
+  data = tc.load_data(cfg, cache)
+  stage1, _ = tc.load_stage1(tiny_stage1)
+  pool = tc.Pool(data, stage1.packing, stage1, tc.augment_map(cfg.augment))
+  runs = content_plan.plan_runs(cfg, data)
+  arrays = tc.run_arrays(runs, pool, stage1.packing, cfg, 3)
+  mlt = [r.condition for r in runs].index("Mlt")
+  chex.assert_trees_all_close(arrays["slot_weight"][mlt], np.asarray([1.0, 1.0, 0.25], np.float32))
+  assert arrays["n_dev"][mlt].tolist() == [8, 8, 0] and arrays["n_train"][mlt] == 24
+  assert set(pool.rows("briesemeister_be5", "train")) <= set(arrays["train"][mlt].tolist())
+  bsl = [r.condition for r in runs].index("Bsl")
+  assert arrays["slot_weight"][bsl].tolist() == [1.0, 0.0, 0.0] and arrays["n_train"][bsl] == 8

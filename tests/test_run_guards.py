@@ -195,7 +195,8 @@ def test_every_config_class_declares_its_ranges_and_the_defaults_pass():
     config.validate(cls())
   for path in sorted((ROOT / "configs").glob("*.py")):
     config.validate(config.from_file(path))
-  bad = {ContentConfig: ["epochs=0", "encoder.dropout=0.5,1.5", "batch_shards=0", "modality=audio"],
+  bad = {ContentConfig: ["epochs=0", "encoder.dropout=0.5,1.5", "batch_shards=0", "modality=audio",
+                         "mlt_with_weight=-1"],
          FinetuneConfig: ["head_dropout=1", "eval_batch_size=0", "compute_dtype=fp8"],
          FinetuneImageConfig: ["momentum=1", "image_size=0"],
          new_format.NewFormatConfig: ["epochs=0", "baseline_dropout=1", "weights.sharing=-1"]}
