@@ -423,7 +423,8 @@ def interrupts():
   calls (it prints "Exception ignored in ..." and goes on); the note survives that, `run` acts on
   it before its next index, and the launcher exits 130 when the command ends with a note. Inside
   `run` the loop's own handler takes over (it defers the signal to the end of the index)."""
-  if threading.current_thread() is not threading.main_thread():
+  if threading.current_thread() is not threading.main_thread() or (
+      signal.getsignal(signal.SIGINT) is signal.SIG_IGN):  # told to ignore Ctrl-C: it still does
     yield
     return
   _noted.clear()
@@ -446,12 +447,14 @@ def interrupts():
 def _deferred_signals():
   """Within: SIGTERM and SIGINT are noted (in the yielded list, the process-wide note) instead of
   acted on, so the loop can finish the index in flight and save it; a second one acts at once.
-  Outside the main thread (where Python cannot install handlers) signals keep their usual course."""
+  Outside the main thread (where Python cannot install handlers) signals keep their usual course,
+  and an ignored signal (a background job's SIGINT, say) stays ignored."""
   caught = _noted
   if threading.current_thread() is not threading.main_thread():
     yield caught
     return
-  previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+  previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)
+              if signal.getsignal(s) is not signal.SIG_IGN}
 
   def note(signum, frame):
     if caught:  # asked twice: stop now (the last saved checkpoint is whole)
@@ -479,12 +482,5 @@ def _resend(signum: int, where: str) -> None:
   _noted.clear()  # acted on now
   if signum == signal.SIGTERM:
     _unlock_all()  # the process ends by the signal: no exit handlers run
-  handler = signal.getsignal(signum)
-  if callable(handler):
-    # A Python handler (SIGINT's default raises KeyboardInterrupt) is called here, not through the
-    # OS: a raised signal's handler may run only after the next line (seen once in a suite run:
-    # exit 130 and no KeyboardInterrupt).
-    handler(signum, None)
-  else:
-    signal.raise_signal(signum)
+  signal.raise_signal(signum)
   raise SystemExit(128 + signum)

@@ -562,6 +562,10 @@ def check_config(cfg: ContentConfig) -> None:
   if cfg.mlt_with and "Mlt" not in cfg.conditions:
     raise ValueError(f"mlt_with={list(cfg.mlt_with)} adds training items to the Mlt encoders, but "
                      f"the conditions {list(cfg.conditions)} have no Mlt")
+  if cfg.mlt_with and not mlt_groups(cfg.datasets):
+    raise ValueError(f"mlt_with={list(cfg.mlt_with)}: the run trains no Mlt encoder to add them to "
+                     f"(one is trained per group of datasets linked by a mapping pair; "
+                     f"{list(cfg.datasets)} have none)")
   if cfg.grad_accum < 1 or cfg.batch_shards < 1 or cfg.batch_size % (cfg.grad_accum * cfg.batch_shards):
     raise ValueError(f"batch_size={cfg.batch_size} must split into grad_accum={cfg.grad_accum} "
                      f"micro-batches of rows divisible by batch_shards={cfg.batch_shards} "

@@ -4,11 +4,19 @@
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 
 import pytest
+
+# The suite checks what Ctrl-C does, in this process and in the launchers it starts. Run as a
+# background job (`bash test.sh &`), the shell has SIGINT ignored, every child inherits that, and
+# the loop then leaves it ignored (as it should): give this process Python's own handling back,
+# which its children start from.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+  signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"

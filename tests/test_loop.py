@@ -132,6 +132,21 @@ def test_a_signal_mid_run_saves_the_step_in_flight_then_stops(tmp_path, signum):
   assert [l["epoch"] for l in _lines(tmp_path / "metrics.jsonl")] == list(range(1, start + 1))
 
 
+def test_an_ignored_sigint_stays_ignored_in_the_loop_and_the_launchers():
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    with loop.interrupts(), loop._deferred_signals() as caught:
+      assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+      assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # SIGTERM is still deferred
+      signal.raise_signal(signal.SIGINT)
+      assert not caught
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  with loop._deferred_signals():
+    assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)
+
+
 # ------------------------------------------------------------------ the trainers built on the loop
 
 @pytest.fixture
