@@ -148,12 +148,15 @@ def is_emotion_format(fmt: formats.LabelFormat) -> bool:
 
 def trained_formats(model) -> list[str]:
   """The formats whose heads the model's exported encoder was trained through: the format of each
-  dataset of its run and, for an Aug encoder, the targets of the augment rules from those formats
-  (`Aug/emobank_vad` with `vad:be5` -> vad, be5). Any other head reads the encoder zero-shot (the
+  dataset of its run (and of the datasets it was `also_trained_on`, `mlt_with`) and, for an Aug
+  encoder, the targets of the augment rules from those formats (`Aug/emobank_vad` with `vad:be5`
+  -> vad, be5). Any other head reads the encoder zero-shot (the
   codec's mapping of the trained readings with `readout="region"`, untrained directions with
   "raw"): its z-scores were never checked against data, and raw they amplify noise."""
-  condition = model.content_meta.get("encoder", {}).get("run", "").partition("/")[0]
-  own = [datasets.get_dataset(n).format for n in training_datasets(model)]
+  encoder = model.content_meta.get("encoder", {})
+  condition = encoder.get("run", "").partition("/")[0]
+  also = [n for n in encoder.get("also_trained_on", ()) if n in datasets.REGISTRY]  # `mlt_with`
+  own = [datasets.get_dataset(n).format for n in training_datasets(model) + also]
   rules = getattr(model.content_config, "augment", ())  # a fine-tuned model's config has none
   return [f for f in run_configs.trained_formats(rules, condition, own) if f in model.formats]
 

@@ -4,6 +4,7 @@ on strings, and a few steps of full fine-tuning (tiny random BERT, batch sharded
 import dataclasses
 import json
 import shutil
+import types
 import warnings
 
 import chex
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import emojax
-from emojax import checkpoint, content_data, content_plan, datasets, finetune_text, mapping_data, splits, text_data
+from emojax import calibration, checkpoint, content_data, content_plan, datasets, finetune_text, formats, mapping_data, splits, text_data
 from emojax import train_content as tc
 from emojax.encoders import bert
 from conftest import ROOT, launch
@@ -305,6 +306,15 @@ def test_mlt_with_trains_the_mlt_encoder_on_the_extra_items_only(tiny_stage1, ca
   assert "also trained on" in (tmp_path / "run" / "results.md").read_text()
   encoder = json.loads((tmp_path / "run" / "model.json").read_text())["encoder"]
   assert encoder["run"] == "Mlt/emobank_vad+afftext_be5" and encoder["also_trained_on"] == ["briesemeister_be5"]
+  # The formats it was trained through include the extra datasets' (be6 from Speed's Dutch norms);
+  # its calibration statistics stay those of the run's own training items.
+  model = emojax.load(tmp_path / "run")
+  assert calibration.trained_formats(model) == ["vad", "be5"]
+  assert calibration.training_datasets(model) == ["emobank_vad", "afftext_be5"]
+  with_speed = types.SimpleNamespace(  # the same model, had it been trained on Speed's BE6 too
+      content_meta={"encoder": {**encoder, "also_trained_on": ["speed_be6"]}},
+      content_config=model.content_config, formats={**model.formats, "be6": formats.get_format("be6")})
+  assert calibration.trained_formats(with_speed) == ["vad", "be5", "be6"]
   # The run's index arrays: the Mlt encoder's training rows include the word items, at their
   # weight; its best epoch is chosen on the run's own dev items only.
   data = tc.load_data(cfg, cache)
