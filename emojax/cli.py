@@ -63,6 +63,7 @@ EXAMPLES = {  # each subcommand's --help ends with these
   emojax predict "What a wonderful surprise party!" --format vad,be5   # pretrained texts model
   emojax predict --model words happy funeral war --format all
   emojax predict "This is disgusting" --calibrated                  # the strongest emotion, calibrated
+  emojax predict --file posts.txt --calibrate-on more_posts.txt --output p.csv  # against your domain
   emojax predict --file headlines.txt --output p.csv                # streamed, any length
   emojax predict --model checkpoints/texts --file data.csv --column text --output p.json
   emojax predict --images my_photos/ --format va""",
@@ -128,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
       q.add_argument("--calibrated", action="store_true",
                      help="emotion formats (be5, be6, ...) as z-scores against the model's own "
                           "training items, plus the strongest emotion of each item")
+      q.add_argument("--calibrate-on", metavar="FILE_OR_FOLDER",
+                     help="--calibrated against the model's predictions on these unlabelled items "
+                          "of your own domain instead (a text file, one item per line, or a CSV's "
+                          "first column; images: a folder): a few hundred or more")
     _inputs(q)
   q = sub.add_parser("retrieve", help="nearest items of an exported collection to each query",
                      epilog=EXAMPLES["retrieve"], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +244,8 @@ def predict_or_embed(args) -> int:
                                images=args.images, dataset=args.dataset, header=args.header,
                                chunk=args.batch_size)
   names = None
+  if args.command == "predict" and args.calibrate_on:
+    args.calibrated = True
   if args.command == "predict":  # --calibrated alone: the formats the encoder was trained through
     names = (calibration.trained_formats(model) if args.calibrated and not args.format
              else predict.format_names(model, args.format))
@@ -256,7 +263,8 @@ def predict_or_embed(args) -> int:
     rows = ((items, predict.predict_formats(model, e, names)) for items, e in rows)
     strongest = []
     if args.calibrated:  # the record is checked before any work: --format vad is refused here
-      record = calibration.for_model(model)
+      record = (domain_calibration(model, modality, args.calibrate_on) if args.calibrate_on
+                else calibration.for_model(model))
       strongest = calibration.calibrated_formats(record, names)
       calibration.check_trained(model, names)
       rows = ((items, with_strongest(*calibration.calibrated_predictions(p, record)))
@@ -290,6 +298,15 @@ def predict_or_embed(args) -> int:
     print(f"{counts['kept']} embedding(s) of {source.name} ({counts['dim']}-d, {modality}, model "
           f"{args.model}): " + ", ".join(map(str, written)))
   return 0
+
+
+def domain_calibration(model, modality: str, where: str) -> dict:
+  """`calibration.from_items` on the items of `--calibrate-on` (a file; an image folder)."""
+  try:
+    items = predict.read_items(modality, **({"images": where} if modality == "images" else {"file": where}))
+    return calibration.from_items(model, items.inputs)
+  except ValueError as err:
+    raise ValueError(f"--calibrate-on {where}: {err}") from None
 
 
 def with_strongest(values: dict, top: dict) -> dict:

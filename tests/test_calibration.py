@@ -240,6 +240,23 @@ def test_the_shipped_texts_model_predicts_the_calibrated_reading(capsys, tmp_pat
   assert status == 0 and list(written["be5:strongest"]) == list(cal["be5.strongest"])
   status, _, err = run_cli(capsys, "predict", "fine", "--format", "vad", "--calibrated")
   assert status == 2 and "calibrated reading is for emotion-category formats" in err
+  # --calibrate-on: the same reading against the model's predictions on the user's own items
+  posts = ["lol this made my day", "worst customer service ever, never again", "I miss her so much",
+           "that spider in my shower nearly killed me", "ew who puts pineapple on that", "ok thanks",
+           "congrats on the new job!!", "this ref is a joke", "RIP buddy, you were the best",
+           "my exam is tomorrow and I know nothing", "gross, the milk went off", "see you at 5"]
+  (tmp_path / "posts.txt").write_text("\n".join(posts) + "\n")
+  status, out, _ = run_cli(capsys, "predict", *items, "--format", "be5", "--calibrate-on",
+                           str(tmp_path / "posts.txt"))
+  domain = calibration.from_items(model, posts)["formats"]["be5"]
+  assert domain["n"] == len(posts) and domain["mean"] != stats["mean"]
+  z = (raw[be5].to_numpy() - np.array(domain["mean"])) / np.array(domain["sd"])
+  rows = [r.split("|") for r in out.splitlines()[3:]]
+  assert status == 0 and [r[-1].strip() for r in rows] == [formats.BE5[i] for i in z.argmax(1)]
+  np.testing.assert_allclose([[float(v) for v in r[1].split()] for r in rows], z, atol=6e-4)  # 3 decimals
+  (tmp_path / "one.txt").write_text("only one\n")
+  status, _, err = run_cli(capsys, "predict", "fine", "--calibrate-on", str(tmp_path / "one.txt"))
+  assert status == 2 and "--calibrate-on" in err and "1 of 1 item(s) read" in err
 
 
 def test_the_strongest_emotion_script_counts_confusions_and_never_reads_the_evaluated_part_as_domain():
