@@ -556,9 +556,9 @@ def check_config(cfg: ContentConfig) -> None:
     if datasets.get_dataset(name).modality not in readable or name not in datasets.names():
       raise ValueError(f"mlt_with: {name!r} is not a stage-2 dataset a {cfg.modality} run reads "
                        f"(of modality {' or '.join(readable)})")
-  both = sorted(set(cfg.mlt_with) & set(cfg.datasets))
+  both = sorted(set(cfg.mlt_with) & set(cfg.datasets) | {n for n in cfg.mlt_with if cfg.mlt_with.count(n) > 1})
   if both:
-    raise ValueError(f"mlt_with: {both} are among the run's datasets already")
+    raise ValueError(f"mlt_with: {both} named twice (or among the run's datasets already)")
   if cfg.mlt_with and "Mlt" not in cfg.conditions:
     raise ValueError(f"mlt_with={list(cfg.mlt_with)} adds training items to the Mlt encoders, but "
                      f"the conditions {list(cfg.conditions)} have no Mlt")

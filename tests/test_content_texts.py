@@ -268,6 +268,7 @@ def test_mlt_with_is_checked_and_planned_for_the_mlt_encoders_only():
       ("Mlt", ("emobank_vad", "afftext_be5"), ("briesemeister_be5",))]
   assert runs[-1].name == "Mlt/emobank_vad+afftext_be5"  # the key (and seed stream) of the Mlt run
   for bad, match in ((dict(mlt_with=("emobank_vad",)), "among the run's datasets"),
+                     (dict(mlt_with=("coso_be5", "coso_be5")), r"\['coso_be5'\] named twice"),
                      (dict(mlt_with=("bass_us_va",)), "not a stage-2 dataset a texts run reads"),
                      (dict(mlt_with=("briesemeister_be5",), conditions=("Bsl",)), "have no Mlt"),
                      (dict(mlt_with=("briesemeister_be5",), datasets=("emobank_vad",)), "trains no Mlt encoder")):
