@@ -244,10 +244,9 @@ def predict_or_embed(args) -> int:
                                images=args.images, dataset=args.dataset, header=args.header,
                                chunk=args.batch_size)
   names = None
-  if args.command == "predict" and args.calibrate_on:
-    args.calibrated = True
+  calibrated = args.command == "predict" and (args.calibrated or bool(args.calibrate_on))
   if args.command == "predict":  # --calibrated alone: the formats the encoder was trained through
-    names = (calibration.trained_formats(model) if args.calibrated and not args.format
+    names = (calibration.trained_formats(model) if calibrated and not args.format
              else predict.format_names(model, args.format))
   total = source.count()
   if not args.output and total > predict.TABLE_ROWS:
@@ -262,7 +261,7 @@ def predict_or_embed(args) -> int:
   if args.command == "predict":
     rows = ((items, predict.predict_formats(model, e, names)) for items, e in rows)
     strongest = []
-    if args.calibrated:  # the record is checked before any work: --format vad is refused here
+    if calibrated:  # the record is checked before any work: --format vad is refused here
       record = (domain_calibration(model, modality, args.calibrate_on) if args.calibrate_on
                 else calibration.for_model(model))
       strongest = calibration.calibrated_formats(record, names)

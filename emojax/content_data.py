@@ -121,20 +121,28 @@ def sibling_train_texts(name: str) -> set[str]:
   return out
 
 
+def sibling_train_leaks(name: str, split: dict[str, list[str]], text_of: dict[str, str]) -> dict[str, set[str]]:
+  """Per part, the dev and test keys of `name` whose text is a training word's of a sibling table
+  (`sibling_train_texts`): left out, so that no gloss is trained on in one table and scored in
+  another. `text_of`: the text each key is read as."""
+  leaky = sibling_train_texts(name)
+  return {p: {k for k in keys if p != "train" and text_of[k] in leaky} for p, keys in split.items()}
+
+
 def load_words(name: str, vectors: str, cache_dir: str | pathlib.Path) -> ContentData:
   """A word dataset as `ContentData`: features of `vectors` (`word_features`), labels, split."""
   keys, y_NxV, texts = word_table(name)
   x_NxD, found_N = _cached_word_features(vectors, name, texts, cache_dir)
   row = {k: i for i, k in enumerate(keys)}
   split = splits.split_of(name)
-  leaky = sibling_train_texts(name)
+  leaks = sibling_train_leaks(name, split, dict(zip(keys, texts)))
   items, x, y = {}, {}, {}
   dropped = {"oov": {}, "gloss_in_sibling_train": {}}
   for part in splits.PARTS:
     rows = np.asarray([row[k] for k in split[part]], np.int64)
     keep = found_N[rows]
     dropped["oov"][part] = int((~keep).sum())
-    dup = np.asarray([part != "train" and texts[r] in leaky for r in rows], bool)
+    dup = np.asarray([keys[r] in leaks[part] for r in rows], bool)
     dropped["gloss_in_sibling_train"][part] = int((keep & dup).sum())
     rows = rows[keep & ~dup]
     items[part] = [keys[r] for r in rows]

@@ -139,12 +139,12 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
   keys, y_NxV, texts, _ = text_table(name)
   row = {k: i for i, k in enumerate(keys)}
   split = splits.split_of(name)
+  ds = datasets.get_dataset(name)
   dropped = {}
-  if name in datasets.names("words"):
-    leaky = content_data.sibling_train_texts(name)
-    kept = {p: [k for k in v if p == "train" or texts[row[k]] not in leaky] for p, v in split.items()}
-    dropped = {"gloss_in_sibling_train": {p: len(split[p]) - len(kept[p]) for p in split}}
-    split = kept
+  if ds.modality == "words":
+    leaks = content_data.sibling_train_leaks(name, split, dict(zip(keys, texts)))
+    split = {p: [k for k in v if k not in leaks[p]] for p, v in split.items()}
+    dropped = {"gloss_in_sibling_train": {p: len(v) for p, v in leaks.items()}}
   split = _limit(split, max_items)
   rows = np.asarray([row[k] for p in splits.PARTS for k in split[p]], np.int64)
   x_NxD = cached_text_features(name, [texts[r] for r in rows], max_length, cache_dir,
@@ -156,5 +156,4 @@ def load_texts(name: str, cache_dir: str | pathlib.Path, *, max_length: int = 12
     items[part] = list(split[part])
     x[part] = x_NxD[[at[r] for r in rr]].reshape(len(rr), -1)
     y[part] = y_NxV[rr]
-  ds = datasets.get_dataset(name)
   return content_data.ContentData(name, ds.format, ds.language, items, x, y, dropped)
