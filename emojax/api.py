@@ -480,7 +480,8 @@ class ContentModel(EmotionModel):
     modality given where `formats` goes (`predict(items, "texts")`) is read as `modality=`.
 
     `calibrated=True`: each emotion-category format (be5, be6, pos7, ...) as z-scores against the
-    model's own predictions on its training items (0 = a typical training item), followed by a
+    model's own predictions on its training items and, for a text model, unlabelled texts of the
+    bundled genres it was not trained on (0 = a typical item of that pool), followed by a
     `<format>.strongest` column naming the strongest emotion. Read raw, each emotion variable has
     its own baseline level and one or two of them come first for nearly every item
     (`emojax.calibration`); other formats' columns are unchanged. Formats default to those the

@@ -1,14 +1,18 @@
-"""The calibrated strongest emotion: each emotion variable read against the model's own training items.
+"""The calibrated strongest emotion: each emotion variable read against the model's predictions on many texts.
 
 A head's emotion variables (BE5 joy, anger, sadness, fear, disgust; BE6 adds surprise) each have
 their own baseline level: in the shipped texts model fear and joy sit well above anger, so the
 argmax of the raw values says "fear" or "joy" for almost every text. Calibration reads each
-variable against the distribution of the model's own predictions on the training split of the
-dataset its encoder was trained on (for the texts model, EmoBank's 8,062 training sentences):
+variable against the distribution of the model's own predictions on a pool of unlabelled items:
 `zscore` = (value - mean) / sd of that variable over those predictions (the default), `center`
-subtracts the mean only, `quantile` is the value's percentile among them. The statistics come from
-training items only, never from labels and never from the data a model is evaluated on
-(`scripts/strongest_emotion.py` measures the effect on ISEAR and GoEmotions test items).
+subtracts the mean only, `quantile` is the value's percentile among them. The pool is the
+training split of the datasets the model's encoder was trained on and, for a text model, the
+training texts of each bundled genre of English text it was not trained on (`TEXT_POOL`: mixed-genre
+sentences, news headlines, Reddit comments; up to `POOL_ITEMS` of each). The model's own training
+items together weigh as much as each added genre, so the reading does not lean on whichever corpus
+is largest. Statistics use items only, never labels and never the items a model is evaluated on
+(`scripts/strongest_emotion.py` measures the effect on the test items of ISEAR, a genre outside
+the pool, and of GoEmotions, whose unlabelled training comments are in it).
 
 A model's statistics (`compute`) are one small JSON record, written by `write` as
 `calibration.json` beside its `model.json` (outside `model/`, so the model's fingerprint does not
@@ -18,8 +22,8 @@ into the calibrated reading: z-scores for every emotion-category format and a `<
 column naming the strongest emotion; `calibrated_predictions` does the same for the per-format
 arrays of the command line (`emojax.predict.predict_formats`). `from_items` calibrates against a
 user's own unlabelled items instead. Everything but the functions that read a model (`compute`,
-`from_items`, `write`, `for_model`) is a pure numpy function (tests/test_calibration.py checks
-them on hand-computed values).
+`from_items`, `write`, `for_model` and the item readers above them) is a pure numpy function
+(tests/test_calibration.py checks them on hand-computed values).
 """
 
 from __future__ import annotations
@@ -34,19 +38,33 @@ import numpy as np
 from emojax import checkpoint, content_data, datasets, formats, image_data, run_configs, splits, text_data
 
 CALIBRATION_JSON = "calibration.json"
-VERSION = 1
+VERSION = 2  # 2: statistics over the weighted pool (1: the training split alone)
 METHODS = ("raw", "center", "zscore", "quantile")
 DEFAULT_METHOD = "zscore"
 N_QUANTILES = 101  # percentiles 0, 1, ..., 100 of each variable
 DIMENSIONS = ("valence", "arousal", "dominance")  # variables that are no emotion category
 MIN_SD = 1e-6
+# Bundled English text corpora, one per genre; a text model's pool adds those it was not trained on.
+# Not ISEAR: its licence (CC BY-NC-SA) keeps it out of anything shipped, statistics included.
+TEXT_POOL = ("emobank_vad", "afftext_be5", "goemotions_ekman")
+POOL_ITEMS = 1000  # texts of each added genre (a RandomState(0) subset of its training split)
 
 
 # ------------------------------------------------------------------------------- pure functions
 
-def fit(pred_NxV, n_quantiles: int = N_QUANTILES) -> dict:
-  """Per-variable statistics of predictions on training items: n, mean, sd (population) and
-  `n_quantiles` evenly spaced quantiles (0 to 1, linear interpolation), as plain lists."""
+def weighted_quantiles(x_N, w_N, levels_Q) -> np.ndarray:
+  """Quantiles of values with weights, linear between the midpoints of each value's share of the
+  total weight (the lowest and highest level give the smallest and largest value)."""
+  order = np.argsort(x_N, kind="stable")
+  x, w = np.asarray(x_N, np.float64)[order], np.asarray(w_N, np.float64)[order]
+  at = (np.cumsum(w) - w / 2.0) / w.sum()
+  return np.interp(levels_Q, at, x)
+
+
+def fit(pred_NxV, n_quantiles: int = N_QUANTILES, weights_N=None) -> dict:
+  """Per-variable statistics of predictions on calibration items: n, mean, sd (population) and
+  `n_quantiles` evenly spaced quantiles (0 to 1, linear interpolation), as plain lists; with
+  `weights_N` (non-negative, any scale) each item counts by its weight (equal weights are none)."""
   x = np.asarray(pred_NxV, np.float64)
   if x.ndim != 2 or len(x) < 2:
     raise ValueError(f"calibration needs predictions of shape (N >= 2, V); got {x.shape}")
@@ -54,9 +72,20 @@ def fit(pred_NxV, n_quantiles: int = N_QUANTILES) -> dict:
     raise ValueError("calibration predictions hold NaN/Inf")
   if n_quantiles < 2:
     raise ValueError(f"n_quantiles must be at least 2, got {n_quantiles}")
-  q_QxV = np.quantile(x, np.linspace(0.0, 1.0, n_quantiles), axis=0)
-  return {"n": int(len(x)), "mean": x.mean(0).tolist(), "sd": x.std(0).tolist(),
-          "quantiles": q_QxV.T.tolist()}
+  levels = np.linspace(0.0, 1.0, n_quantiles)
+  if weights_N is not None:
+    w = np.asarray(weights_N, np.float64)
+    if w.shape != (len(x),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+      raise ValueError(f"calibration weights must be {len(x)} finite non-negative numbers, not all 0")
+    weights_N = None if (w == w[0]).all() else w / w.sum()
+  if weights_N is None:
+    mean, sd, q_QxV = x.mean(0), x.std(0), np.quantile(x, levels, axis=0)
+  else:
+    w = weights_N
+    mean = w @ x
+    sd = np.sqrt(w @ (x - mean) ** 2)
+    q_QxV = np.stack([weighted_quantiles(x[:, v], w, levels) for v in range(x.shape[1])], 1)
+  return {"n": int(len(x)), "mean": mean.tolist(), "sd": sd.tolist(), "quantiles": q_QxV.T.tolist()}
 
 
 def _check(pred_NxV, stats: dict) -> np.ndarray:
@@ -65,6 +94,15 @@ def _check(pred_NxV, stats: dict) -> np.ndarray:
     raise ValueError(f"predictions of shape {x.shape} do not fit calibration statistics of "
                      f"{len(stats['mean'])} variables")
   return x
+
+
+def part_weights(sizes) -> np.ndarray:
+  """Weights of the items of parts of the given sizes, in order, so that every part weighs the same
+  and, within a part, every item: 1 / (parts x size) each; they sum to 1."""
+  sizes = [int(n) for n in sizes]
+  if not sizes or min(sizes) < 1:
+    raise ValueError(f"every part needs at least one item; got sizes {sizes}")
+  return np.concatenate([np.full(n, 1.0 / (len(sizes) * n)) for n in sizes])
 
 
 def percentile(x_N, q_Q) -> np.ndarray:
@@ -249,6 +287,13 @@ def training_datasets(model) -> list[str]:
   return names
 
 
+def _texts_of(name: str, keys) -> list[str]:
+  """The texts (table content) of a dataset's items, by key."""
+  table = datasets.read_table(datasets.get_dataset(name))
+  row = {k: i for i, k in enumerate(table.keys)}
+  return [table.content[row[k]] for k in keys]
+
+
 def _frozen_text_features(model, name: str, cache_dir) -> np.ndarray:
   """Sentence-encoder features of a text dataset's training split through the feature cache of
   stage 2 (frozen-feature text models only: the same features `embed` computes)."""
@@ -272,25 +317,62 @@ def training_embeddings(model, cache_dir=None) -> tuple[np.ndarray, dict]:
         data = content_data.load_words(name, model.content_meta["feature"]["vectors"],
                                        cache_dir or tmp)
       e = model.embed_features(data.x["train"])
+    elif model.modality == "images":
+      e = model.embed([str(image_data.image_dir(name) / k) for k in train], oov="skip")
     else:
-      table = datasets.read_table(datasets.get_dataset(name))
-      row = {k: i for i, k in enumerate(table.keys)}
-      if model.modality == "images":
-        items = [str(image_data.image_dir(name) / k) for k in train]
-      else:
-        items = [table.content[row[k]] for k in train]
-      e = model.embed(items, oov="skip")
+      e = model.embed(_texts_of(name, train), oov="skip")
     parts.append(e)
     source.append({"dataset": name, "part": "train", "n": int(len(e))})
   return np.concatenate(parts), {"datasets": source}
 
 
-def compute(model, cache_dir=None, embeddings_NxE=None, source: dict | None = None) -> dict:
+def pool_datasets(model, leave_out=()) -> list[str]:
+  """The bundled genres a model's pool adds (`TEXT_POOL`, text models only): those whose texts the
+  encoder was not trained on (another dataset of the same texts counts as trained on), less the
+  datasets named in `leave_out` (the evaluated dataset, when measuring a genre the pool lacks)."""
+  if model.modality != "texts":
+    return []
+  own = {datasets.get_dataset(n).path for n in training_datasets(model)}
+  return [n for n in TEXT_POOL if datasets.get_dataset(n).path not in own and n not in leave_out]
+
+
+def pool_embeddings(model, name: str, cache_dir=None) -> np.ndarray:
+  """The model's embeddings of up to POOL_ITEMS training texts of a bundled dataset (a
+  RandomState(0) subset, in split order), through the feature cache for a frozen-feature model."""
+  train = splits.split_of(name)["train"]
+  keep = np.sort(np.random.RandomState(0).permutation(len(train))[:POOL_ITEMS])
+  texts = _texts_of(name, [train[i] for i in keep])
+  feature = model.content_meta["feature"]
+  if text_data.is_text_feature(feature) and cache_dir:
+    return model.embed_features(text_data.cached_text_features(
+        f"{name}_train_pool{POOL_ITEMS}", texts, cache_dir=cache_dir, **text_data.settings(feature)))
+  return model.embed(texts, oov="skip")
+
+
+def calibration_embeddings(model, cache_dir=None, pool: bool = True,
+                           leave_out=()) -> tuple[np.ndarray, np.ndarray, dict]:
+  """(embeddings, weights, where they came from) of the items a model is calibrated on: its
+  training items (`training_embeddings`) and, with `pool`, each genre `pool_datasets` adds. The
+  training items together weigh as much as each added genre; within a part every item the same."""
+  own, source = training_embeddings(model, cache_dir)
+  added = pool_datasets(model, leave_out) if pool else []
+  parts = [own] + [pool_embeddings(model, name, cache_dir) for name in added]
+  share = 1.0 / len(parts)
+  for entry in source["datasets"]:
+    entry["weight"] = share * entry["n"] / len(own)
+  source["datasets"] += [{"dataset": name, "part": "train", "n": int(len(e)), "weight": share}
+                         for name, e in zip(added, parts[1:])]
+  return np.concatenate(parts), part_weights([len(e) for e in parts]), source
+
+
+def compute(model, cache_dir=None, embeddings_NxE=None, source: dict | None = None,
+            weights_N=None, pool: bool = True, leave_out=()) -> dict:
   """A model's calibration record: `fit` of every emotion-category format's head (BE5, BE6)
-  over its predictions on its training items (`training_embeddings`, or the embeddings given),
-  with the model's fingerprint and where the items came from."""
+  over its predictions on its calibration items (`calibration_embeddings` with `pool` and
+  `leave_out`, or the embeddings and weights given), with the model's fingerprint and where the
+  items came from."""
   if embeddings_NxE is None:
-    embeddings_NxE, source = training_embeddings(model, cache_dir)
+    embeddings_NxE, weights_N, source = calibration_embeddings(model, cache_dir, pool, leave_out)
   names = [n for n, f in model.formats.items() if is_emotion_format(f)]
   if not names:
     raise ValueError(f"{model.workdir}: no emotion-category format (such as be5) to calibrate; "
@@ -299,7 +381,8 @@ def compute(model, cache_dir=None, embeddings_NxE=None, source: dict | None = No
             "source": source or {}, "default_method": DEFAULT_METHOD, "formats": {}}
   for name in names:
     pred = model.decode_embeddings(embeddings_NxE, name)
-    record["formats"][name] = {"variables": list(model.formats[name].variables), **fit(pred)}
+    record["formats"][name] = {"variables": list(model.formats[name].variables),
+                               **fit(pred, weights_N=weights_N)}
   return record
 
 
@@ -308,8 +391,9 @@ def from_items(model, items, **embed_kwargs) -> dict:
   the reading of each variable against that collection instead of the training split (use a few
   hundred items or more; `emojax predict --calibrate-on FILE`). Statistics of GoEmotions' own
   unlabelled dev texts read its test items' strongest emotion at .516 for the shipped `texts`
-  (.437 with the training split's) and .484 for `texts_fast` (.479); ISEAR's .620 and .554 (.599,
-  .517) (`scripts/strongest_emotion.py`, reading `domain/zscore`; docs/representations.md)."""
+  (.520 with its shipped pool, .437 with its training split alone) and .484 for `texts_fast`
+  (.480, .479); ISEAR's .620 and .554 (.589, .514 with the pool) (`scripts/strongest_emotion.py`,
+  reading `domain/zscore`; docs/representations.md)."""
   items = [items] if isinstance(items, str) else list(items)
   e = model.embed(items, **{"oov": "skip", **embed_kwargs})
   if len(e) < 2:

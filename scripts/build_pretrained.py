@@ -178,7 +178,8 @@ def ship(root: pathlib.Path, out: pathlib.Path, stages=STAGES) -> None:
 
 def calibrate(out: pathlib.Path, cache: pathlib.Path, stages=STAGES) -> None:
   """calibration.json beside each shipped stage-2 model: the statistics of its predictions on its
-  own training items (`emojax.calibration`), so `predict(..., calibrated=True)` computes nothing."""
+  training items and, for a text model, its pool of genres (`emojax.calibration`), so
+  `predict(..., calibrated=True)` computes nothing."""
   import emojax
   from emojax import calibration
   for name, _, _ in stages:
@@ -218,7 +219,8 @@ def training_data(model) -> dict[str, list[str]]:
   """The datasets behind the model, by role: the codec's pairs (stage 1); for a stage-2 model the
   datasets its exported encoder was trained on (one; Mlt: its group), and the other datasets of
   its run, which chose nothing of it (the export is the best-dev seed of one condition) but share
-  the run's results and are its zero-shot test sets."""
+  the run's results and are its zero-shot test sets; for a text model, the bundled genres whose
+  unlabelled training texts its calibration.json adds (`calibration.pool_datasets`)."""
   from emojax import calibration, datasets
   stage1 = model.stage1 if hasattr(model, "modality") else model
   out = {"stage 1 (codec), trained on": [d for p in stage1.config.pairs
@@ -228,6 +230,7 @@ def training_data(model) -> dict[str, list[str]]:
     out[f"stage 2 ({model.modality}), trained on"] = own
     out[f"stage 2 ({model.modality}), zero-shot test only"] = [
         d for d in model.content_config.datasets if d not in own]
+    out["calibration.json, unlabelled texts"] = calibration.pool_datasets(model)
   return {k: list(dict.fromkeys(v)) for k, v in out.items() if v}
 
 

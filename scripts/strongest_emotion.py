@@ -12,8 +12,14 @@ are made blind to the test items.
 
 Calibration statistics (`emojax.calibration.fit`: per-variable mean, sd, quantiles), each from
 training-side data only, never from the evaluated test labels:
-  train   the model's own predictions on its stage-2 training split (EmoBank train for `texts`):
-          what `calibration.write` stores beside a model and `predict(..., calibrated=True)` uses;
+  pool    the model's predictions on its calibration pool (`calibration.compute`): its stage-2
+          training split (EmoBank and Affective Text train for `texts`) and 1,000 training texts
+          of each bundled genre it was not trained on (GoEmotions' Reddit comments), each part
+          weighing the same: what `calibration.write` stores beside a model and
+          `predict(..., calibrated=True)` uses. ISEAR is a genre outside it; GoEmotions is read
+          against statistics that include unlabelled comments of its own training split;
+  heldout the same pool without the evaluated dataset's own texts (on GoEmotions: `train`);
+  train   the model's predictions on its stage-2 training split alone (the reading before the pool);
   labels  the gold BE labels of the codec's mapping pairs (train part);
   codec   the head's outputs for the other side of those pairs (train part), through the codec;
   domain  the model's predictions on another part of the evaluated dataset (dev when test is read,
@@ -26,13 +32,13 @@ training-side data only, never from the evaluated test labels:
 each read by `center` (minus mean), `zscore` ((x - mean) / sd) or `quantile` (percentile).
 
   python scripts/strongest_emotion.py [--model texts [DIR ...]] [--cache DIR] [--train-cache DIR]
-         [--part test|dev] [--readings raw,train/zscore,...] [--out results.json] [--boot 1000]
+         [--part test|dev] [--readings raw,pool/zscore,...] [--out results.json] [--boot 1000]
          [--write-calibration DIR]
 
 --out writes every number as JSON, with each reading's confusion counts (gold x predicted) and the
 correlations between the raw head's variables over the evaluated items.
 MiniLM features of the evaluated texts are cached in --cache (a model with another or a fine-tuned
-encoder embeds them itself, uncached); a frozen-MiniLM model's training features are read from
+encoder embeds them itself, uncached); a frozen-feature model's training and pool features are read from
 --train-cache (stage 2's cache; computed there if missing). --write-calibration writes
 the model's calibration.json into DIR (the model directory for shipping).
 """
@@ -50,7 +56,7 @@ import numpy as np  # noqa: E402
 
 DATASETS = {"ISEAR": "isear", "GoEmotions": "goemotions_ekman"}
 EXAMPLES = ("I lost my job today and my dog died", "I am so angry I could scream", "This is disgusting")
-SOURCES = ("train", "labels", "codec", "domain", "probe")
+SOURCES = ("pool", "heldout", "train", "labels", "codec", "domain", "probe")
 DOMAIN_ITEMS = 2000  # items of the other part read for the `domain` reference (a RandomState(0) subset)
 DOMAIN_PART = {"test": "dev", "dev": "train"}  # the unlabelled part `domain` reads, never the evaluated one
 PROBE_DATASET = {"be5": "afftext_be5"}  # the bundled English texts of a BE format
@@ -126,7 +132,8 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
   """Every reading of every emotion head of one model on both datasets: results and table rows."""
   from emojax import calibration, new_format_data
   heads = list(record["formats"])
-  stats = {h: {"train": record["formats"][h]} for h in heads}
+  own = calibration.compute(model, args.train_cache, pool=False)["formats"]
+  stats = {h: {"pool": record["formats"][h], "train": own[h]} for h in heads}
   for h in heads:
     gold, mapped = label_stats(model, h)
     stats[h]["labels"], stats[h]["codec"] = calibration.fit(gold), calibration.fit(mapped)
@@ -143,6 +150,8 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
     other_texts = [other_texts[i] for i in keep]
     e_other = embeddings(features(f"{name}_{domain_part}_domain", other_texts, model, args.cache),
                          other_texts, model)
+    heldout = (calibration.compute(model, args.train_cache, leave_out=(name,))["formats"]
+               if any(r.startswith("heldout/") for r in readings) else {})
     for h in heads:
       variables = model.formats[h].variables
       classes = [v for v in variables if v in set(gold_names)]
@@ -153,6 +162,10 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
       gold = np.asarray([classes.index(g) for g, k in zip(gold_names, rows_in) if k])
       pred = model.decode_embeddings(e, h)[rows_in]
       stats[h]["domain"] = calibration.fit(model.decode_embeddings(e_other, h))
+      if h in heldout:
+        stats[h]["heldout"] = heldout[h]
+      else:
+        stats[h].pop("heldout", None)
       if probes.get(h) is not None:
         probe_of, stats[h]["probe"] = probes[h]
         probe_pred = probe_of(x)[rows_in]
@@ -249,7 +262,7 @@ def main() -> None:
             if "minus_raw" in r else "")
     print(f"| {label} | {name} | {h} | {n} | {k} ({1 / k:.3f}) | {key} | {r['balanced_accuracy']:.3f} "
           f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] | {diff} | {shares} |")
-  print("\n| model | head | sentence | raw top | calibrated top (train/zscore) | z-scores |")
+  print("\n| model | head | sentence | raw top | calibrated top (pool/zscore) | z-scores |")
   print("|---|---|---|---|---|---|")
   for label, key, v in examples:
     h, _, text = key.partition(":")

@@ -25,6 +25,36 @@ def test_fit_hand_computed():
     calibration.fit(np.zeros((1, 3)))
 
 
+def test_weighted_fit_hand_computed():
+  """Weights count items: integer weights equal repeating the items (mean, sd), a weight of 0 drops
+  one, and the weighted quantiles run from the smallest to the largest value through the midpoints
+  of each value's share of the weight."""
+  x = np.array([[0.0, 10.0], [1.0, 20.0], [4.0, 40.0]])
+  s = calibration.fit(x, n_quantiles=3, weights_N=[1, 1, 2])
+  repeated = calibration.fit(x[[0, 1, 2, 2]])
+  chex.assert_trees_all_close(np.array(s["mean"]), np.array(repeated["mean"]), np.array([2.25, 27.5]))
+  chex.assert_trees_all_close(np.array(s["sd"]), np.array(repeated["sd"]))
+  assert s["n"] == 3
+  dropped = calibration.fit(x, weights_N=[0.0, 3.0, 3.0])
+  chex.assert_trees_all_close(np.array(dropped["mean"]), np.array([2.5, 30.0]))
+  # shares .25, .25, .5: midpoints .125, .375, .75; the median (.5) lies a third of the way from 1 to 4
+  chex.assert_trees_all_close(calibration.weighted_quantiles(x[:, 0], np.array([1.0, 1.0, 2.0]),
+                                                             [0.0, 0.5, 1.0]), np.array([0.0, 2.0, 4.0]))
+  chex.assert_trees_all_close(np.array(s["quantiles"]), np.array([[0.0, 2.0, 4.0], [10.0, 26.666666666666668, 40.0]]))
+  assert calibration.fit(x, weights_N=[2.0, 2.0, 2.0]) == calibration.fit(x)  # equal weights are none
+  for bad in ([1, 1], [1, -1, 1], [0, 0, 0], [1, np.nan, 1]):
+    with pytest.raises(ValueError, match="weights"):
+      calibration.fit(x, weights_N=bad)
+
+
+def test_part_weights_weigh_every_part_the_same():
+  w = calibration.part_weights([2, 1, 4])
+  chex.assert_trees_all_close(w, np.array([1 / 6, 1 / 6, 1 / 3, 1 / 12, 1 / 12, 1 / 12, 1 / 12]))
+  assert w.sum() == pytest.approx(1.0)
+  with pytest.raises(ValueError, match="at least one item"):
+    calibration.part_weights([3, 0])
+
+
 def test_calibrate_each_method_hand_computed():
   stats = {"mean": [0.5, 0.1], "sd": [0.2, 0.05], "quantiles": [[0.0, 0.5, 1.0], [0.0, 0.1, 0.2]]}
   x = np.array([[0.7, 0.2], [0.5, 0.05]])
@@ -156,18 +186,35 @@ def test_compute_on_the_pretrained_texts_model():
   assert stats["variables"] == list(formats.BE5) and stats["n"] == 64
   chex.assert_trees_all_close(np.array(stats["mean"]), model.decode_embeddings(e, "be5").mean(0),
                               atol=1e-6)
+  weights = np.r_[np.zeros(32), np.ones(32)]  # only the second half counts
+  half = calibration.compute(model, embeddings_NxE=e, weights_N=weights)["formats"]["be5"]
+  chex.assert_trees_all_close(np.array(half["mean"]), model.decode_embeddings(e[32:], "be5").mean(0),
+                              atol=1e-6)
   run = model.content_meta["encoder"]["run"]  # e.g. Mlt/emobank_vad+afftext_be5
   assert calibration.training_datasets(model) == run.partition("/")[2].split("+") == ["emobank_vad", "afftext_be5"]
 
 
-def test_training_datasets_from_the_recorded_run():
+def meta(run: str, modality: str = "texts"):
+  """What `training_datasets` and `pool_datasets` read of a model: its exported run and modality."""
   import types
-  meta = lambda run: types.SimpleNamespace(content_meta={"encoder": {"run": run}}, workdir="w",
-                                           content_config=types.SimpleNamespace(datasets=()))
+  return types.SimpleNamespace(content_meta={"encoder": {"run": run}}, workdir="w", modality=modality,
+                               content_config=types.SimpleNamespace(datasets=()))
+
+
+def test_training_datasets_from_the_recorded_run():
   assert calibration.training_datasets(meta("Aug/warriner_vad")) == ["warriner_vad"]
   assert calibration.training_datasets(meta("Mlt/emobank_vad+afftext_be5")) == ["emobank_vad", "afftext_be5"]
   with pytest.raises(ValueError, match="cannot tell which dataset"):
     calibration.training_datasets(meta("Aug/no_such_dataset"))
+
+
+def test_the_pool_adds_each_bundled_genre_a_text_model_was_not_trained_on():
+  assert calibration.pool_datasets(meta("Mlt/emobank_vad+afftext_be5")) == ["goemotions_ekman"]
+  # Affective Text's BE6 labels are on the same headlines as its BE5 labels: that genre is trained on
+  assert calibration.pool_datasets(meta("Aug/afftext_be6")) == ["emobank_vad", "goemotions_ekman"]
+  assert calibration.pool_datasets(meta("Mlt/emobank_vad+afftext_be5"), leave_out=("goemotions_ekman",)) == []
+  assert calibration.pool_datasets(meta("Aug/warriner_vad", "words")) == []
+  assert calibration.pool_datasets(meta("Aug/bass_us_va", "images")) == []
 
 
 def test_from_items_on_the_pretrained_words_model():
@@ -218,7 +265,13 @@ def test_the_shipped_texts_model_predicts_the_calibrated_reading(capsys, tmp_pat
   assert list(cal.columns) == [*raw.columns, "be5.strongest"]
   vad = [c for c in raw.columns if c.startswith("vad.")]
   pd.testing.assert_frame_equal(cal[vad], raw[vad])  # dimensions are not calibrated
-  stats = calibration.for_model(model)["formats"]["be5"]
+  record = calibration.for_model(model)
+  stats = record["formats"]["be5"]
+  # its pool: the training split (EmoBank, Affective Text) and Reddit comments, each half the weight
+  pool = record["source"]["datasets"]
+  assert [d["dataset"] for d in pool] == ["emobank_vad", "afftext_be5", "goemotions_ekman"]
+  assert [d["n"] for d in pool] == [8062, 991, calibration.POOL_ITEMS]
+  chex.assert_trees_all_close([d["weight"] for d in pool], [1 / 2 * 8062 / 9053, 1 / 2 * 991 / 9053, 1 / 2])
   be5 = [f"be5.{v}" for v in formats.BE5]
   z = (raw[be5].to_numpy() - np.array(stats["mean"])) / np.array(stats["sd"])
   np.testing.assert_allclose(cal[be5].to_numpy(), z, atol=1e-9)
