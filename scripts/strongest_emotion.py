@@ -6,7 +6,8 @@ six (`ekman_mapping.json`; items whose labels map to exactly one Ekman class, ne
 mixed items left out). The predicted class is the argmax over the variables the head shares with
 the dataset (5 classes, chance .20; BE6 on GoEmotions 6, chance .167); the score is balanced
 accuracy (mean per-class recall), with a 95 % percentile bootstrap interval over the evaluated
-items (1000 resamples, seed 0) and the paired interval of calibrated - raw. `--part test` (the
+items (1000 resamples, seed 0) and the paired interval of each reading minus the `--versus`
+reading (raw by default) over the same resamples. `--part test` (the
 default) reads the test items; `--part dev` the dev items, where choices (an encoder, a reading)
 are made blind to the test items.
 
@@ -32,8 +33,8 @@ training-side data only, never from the evaluated test labels:
 each read by `center` (minus mean), `zscore` ((x - mean) / sd) or `quantile` (percentile).
 
   python scripts/strongest_emotion.py [--model texts [DIR ...]] [--cache DIR] [--train-cache DIR]
-         [--part test|dev] [--readings raw,pool/zscore,...] [--out results.json] [--boot 1000]
-         [--write-calibration DIR]
+         [--part test|dev] [--readings raw,pool/zscore,...] [--versus raw] [--out results.json]
+         [--boot 1000] [--write-calibration DIR]
 
 --out writes every number as JSON, with each reading's confusion counts (gold x predicted) and the
 correlations between the raw head's variables over the evaluated items.
@@ -174,9 +175,10 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
       entry = {"n": int(len(gold)), "classes": classes,
                "class_counts": np.bincount(gold, minlength=len(classes)).tolist(),
                "raw_correlation": np.round(np.corrcoef(pred[:, cols].T), 3).tolist(), "readings": {}}
+      tops = {}
       for key in readings:
         if key == "raw":
-          top = raw
+          tops[key] = raw
         else:
           source, method = key.split("/")
           if source not in stats[h]:  # `probe` for a head without a probe dataset or features
@@ -185,16 +187,18 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
           s = calibration.calibrate(values, stats[h][source], method)[:, cols]
           tb = (calibration.calibrate(values, stats[h][source], "zscore")[:, cols]
                 if method == "quantile" else None)
-          top = calibration.strongest(s, tb)
+          tops[key] = calibration.strongest(s, tb)
+      for key, top in tops.items():
         ba = calibration.balanced_accuracy(gold, top, len(classes))
         r = {"balanced_accuracy": ba,
              "interval": list(calibration.bootstrap_interval(gold, top, len(classes), idx)),
              "predicted_share": dict(zip(classes, np.round(
                  np.bincount(top, minlength=len(classes)) / len(top), 3).tolist())),
              "confusion": confusion(gold, top, len(classes))}
-        if key != "raw":
-          r["minus_raw"] = ba - calibration.balanced_accuracy(gold, raw, len(classes))
-          r["minus_raw_interval"] = list(calibration.bootstrap_interval(gold, top, len(classes), idx, raw))
+        if key != args.versus and args.versus in tops:  # paired: the same resamples of the items
+          base = tops[args.versus]
+          r["minus"] = ba - calibration.balanced_accuracy(gold, base, len(classes))
+          r["minus_interval"] = list(calibration.bootstrap_interval(gold, top, len(classes), idx, base))
         entry["readings"][key] = r
         rows.append((label, name_, h, len(gold), len(classes), key, r))
       out["datasets"][f"{name_}/{h}"] = entry
@@ -223,6 +227,8 @@ def main() -> None:
                   help="the evaluated items: test, or dev for choices made blind to test")
   ap.add_argument("--readings", default=",".join(ALL_READINGS),
                   help=f"comma-separated, of {', '.join(ALL_READINGS)}")
+  ap.add_argument("--versus", default="raw",
+                  help="the reading every other one is compared with, paired over the same resamples")
   ap.add_argument("--out", default="")
   ap.add_argument("--boot", type=int, default=1000)
   ap.add_argument("--write-calibration", default="",
@@ -232,11 +238,13 @@ def main() -> None:
   unknown = [r for r in readings if r not in ALL_READINGS]
   if unknown:
     ap.error(f"unknown reading(s) {unknown}; known: {', '.join(ALL_READINGS)}")
+  if args.versus not in readings:
+    ap.error(f"--versus {args.versus} is not among --readings {','.join(readings)}")
 
   import emojax
   from emojax import calibration
 
-  results, rows, examples = {"boot": args.boot, "models": {}}, [], []
+  results, rows, examples = {"boot": args.boot, "versus": args.versus, "models": {}}, [], []
   for i, where in enumerate(args.model):
     t0 = time.time()
     model = emojax.load(where)
@@ -254,12 +262,12 @@ def main() -> None:
 
   print(f"items: the {args.part} part\n")
   print("| model | dataset | head | n | classes (chance) | reading | balanced accuracy [95 % CI] | "
-        "minus raw [95 % CI] | share predicted as each class |")
+        f"minus {args.versus} [95 % CI] | share predicted as each class |")
   print("|---|---|---|---|---|---|---|---|---|")
   for label, name, h, n, k, key, r in rows:
     shares = ", ".join(f"{c} {v:.2f}" for c, v in r["predicted_share"].items())
-    diff = (f"{r['minus_raw']:+.3f} [{r['minus_raw_interval'][0]:+.3f}, {r['minus_raw_interval'][1]:+.3f}]"
-            if "minus_raw" in r else "")
+    diff = (f"{r['minus']:+.3f} [{r['minus_interval'][0]:+.3f}, {r['minus_interval'][1]:+.3f}]"
+            if "minus" in r else "")
     print(f"| {label} | {name} | {h} | {n} | {k} ({1 / k:.3f}) | {key} | {r['balanced_accuracy']:.3f} "
           f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] | {diff} | {shares} |")
   print("\n| model | head | sentence | raw top | calibrated top (pool/zscore) | z-scores |")
