@@ -17,7 +17,9 @@ the pool, and of GoEmotions, whose unlabelled training comments are in it).
 A model's statistics (`compute`) are one small JSON record, written by `write` as
 `calibration.json` beside its `model.json` (outside `model/`, so the model's fingerprint does not
 change) and read by `for_model`, which checks the fingerprint it records and, for a model without
-one, computes the record once per model object. `calibrated_frame` turns a `predict` DataFrame
+one, computes the record once per model object (a stage-2 run of the user's own data writes the
+file at export, while the data is declared: a later process knows only bundled data by name; the
+formats its encoder was trained through come from `model.json`). `calibrated_frame` turns a `predict` DataFrame
 into the calibrated reading: z-scores for every emotion-category format and a `<format>.strongest`
 column naming the strongest emotion; `calibrated_predictions` does the same for the per-format
 arrays of the command line (`emojax.predict.predict_formats`). `from_items` calibrates against a
@@ -193,8 +195,10 @@ def trained_formats(model) -> list[str]:
   "raw"): its z-scores were never checked against data, and raw they amplify noise."""
   encoder = model.content_meta.get("encoder", {})
   condition = encoder.get("run", "").partition("/")[0]
-  also = [n for n in encoder.get("also_trained_on", ()) if n in datasets.REGISTRY]  # `mlt_with`
-  own = [datasets.get_dataset(n).format for n in training_datasets(model) + also]
+  own = encoder.get("formats")  # recorded at export; before that, read from the declarations
+  if own is None:
+    also = [n for n in encoder.get("also_trained_on", ()) if n in datasets.REGISTRY]  # `mlt_with`
+    own = [datasets.get_dataset(n).format for n in training_datasets(model) + also]
   rules = getattr(model.content_config, "augment", ())  # a fine-tuned model's config has none
   return [f for f in run_configs.trained_formats(rules, condition, own) if f in model.formats]
 
@@ -282,8 +286,13 @@ def training_datasets(model) -> list[str]:
   if not names:
     names = [n for n in getattr(model.content_config, "datasets", ())[:1] if n in datasets.REGISTRY]
   if not names:
-    raise ValueError(f"{model.workdir}: cannot tell which dataset its encoder was trained on "
-                     f"(run {run!r}); calibration reads the model on that dataset's training split")
+    unknown = [n for n in run.partition("/")[2].split("+") if n]
+    raise ValueError(
+        f"{model.workdir}: its encoder was trained on {unknown or run!r}, not declared in this process; "
+        f"calibration reads the model on that data's training split. A run of your own data writes "
+        f"its calibration.json at export; to write it again, declare the data first "
+        f"(emojax.datasets.declare(emojax.config.load_file(<config>).DATASETS, base=<its folder>)), "
+        f"then emojax.calibration.write(model)")
   return names
 
 

@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "format the encoder was trained on)")
       q.add_argument("--calibrated", action="store_true",
                      help="emotion formats (be5, be6, ...) as z-scores against the model's "
-                          "predictions on its training items (texts: and unlabelled Reddit "
-                          "comments), plus the strongest emotion of each item")
+                          "predictions on its training items (texts: and unlabelled texts of "
+                          "the bundled genres), plus the strongest emotion of each item")
       q.add_argument("--calibrate-on", metavar="FILE_OR_FOLDER",
                      help="--calibrated against the model's predictions on these unlabelled items "
                           "of your own domain instead (a text file, one item per line, or a CSV's "

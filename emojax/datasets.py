@@ -297,6 +297,12 @@ def register(*declarations: Dataset | Pair) -> None:
 
 
 register(*BUNDLED)
+_BUNDLED_NAMES = frozenset(d.name for d in BUNDLED)
+
+
+def is_bundled(name: str) -> bool:
+  """Whether `name` is one of the package's own declarations (not a user's `declare`/`register`)."""
+  return name in _BUNDLED_NAMES
 
 
 def _resolved(d: Dataset | Pair, base: pathlib.Path, split_dir: pathlib.Path) -> Dataset | Pair:
@@ -329,7 +335,7 @@ def declare(declarations: Iterable[Dataset | Pair], *, base: str | pathlib.Path,
   for d in declarations:
     if not isinstance(d, (Dataset, Pair)):
       raise TypeError(f"DATASETS holds {d!r}: only Dataset and Pair declarations")
-    if any(b.name == d.name for b in BUNDLED):
+    if is_bundled(d.name):
       raise ValueError(f"dataset {d.name!r} is a bundled dataset; give yours another name")
     resolved = _resolved(d, base, split_dir)
     register(resolved)

@@ -38,6 +38,7 @@ import hashlib
 import json
 import pathlib
 import time
+import warnings
 import zlib
 from collections.abc import Sequence
 
@@ -49,7 +50,7 @@ import optax
 
 from emojax import baselines, checkpoint, codec, content_data, datasets, formats, image_data, layers, loop, mapping_data, metrics
 from emojax import mesh as mesh_lib, probe, progress, region, report, splits, text_data, train_mapping
-from emojax import api, config as config_lib, pretrained
+from emojax import api, calibration, config as config_lib, pretrained
 from emojax.content_plan import CONDITIONS, ZERO_SHOT_OF, Run, mlt_groups, plan_groups, plan_runs, siblings_of, targets_of
 from emojax.content_model import ContentEncoder, encoder_module, exported_params
 from emojax.run_configs import ContentConfig, augment_map, trained_formats
@@ -673,8 +674,10 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     key = max(chosen, key=lambda k: best_dev[k])
     params = exported_params(encoders[key])
     also = {"also_trained_on": list(cfg.mlt_with)} if export_cond == "Mlt" and cfg.mlt_with else {}
+    # The formats of the data it was trained on: read without the datasets declared (own data).
+    trained = list(dict.fromkeys(data[n].format for n in (*key[1], *also.get("also_trained_on", ()))))
     meta = {"modality": cfg.modality, "encoder": {"run": f"{export_cond}/{'+'.join(key[1])}", "seed": key[2],
-                                                  "best_dev": best_dev[key], **also},
+                                                  "best_dev": best_dev[key], "formats": trained, **also},
             "feature": ({"kind": "image", "model": image_data.FEATURE_NAME, "dim": dim}
                         if cfg.modality == "images" else
                         text_data.feature_record(cfg.text_encoder, cfg.max_length, cfg.text_pooling, dim)
@@ -684,6 +687,8 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
     checkpoint.export_model(workdir, params, packing.layout, cfg, stage="content", seed=key[2],
                             extra=meta)
     extra["export"] = meta
+    if mesh_lib.is_writer() and not all(datasets.is_bundled(n) for n in key[1]):
+      write_own_calibration(workdir, cache)
   if cfg.vader and cfg.modality == "words":
     by_label = {c: [exported_params(p) for k, p in sorted(encoders.items()) if k[0] == c]
                 for c in ("Sng", "Aug")}
@@ -702,6 +707,21 @@ def run(cfg: ContentConfig, workdir: str | pathlib.Path, *, show_progress: bool 
   if mesh_lib.is_writer():
     report.write(workdir, results, report.content_markdown(results) + ridge_markdown(results["ridge"]))
   return results
+
+
+def write_own_calibration(workdir: pathlib.Path, cache) -> None:
+  """calibration.json beside a model exported from the user's own data (`emojax.calibration`): a
+  later process knows bundled data by name, the user's only while it is declared, as here. The
+  model is already exported, so a failure here is a warning that says how to write it later."""
+  model = api.load(workdir)
+  if not any(calibration.is_emotion_format(f) for f in model.formats.values()):
+    return
+  try:
+    calibration.write(model, cache_dir=cache)
+  except Exception as err:  # noqa: BLE001 -- the training result stands; say what is missing
+    warnings.warn(f"{workdir}: calibration.json not written ({type(err).__name__}: {err}); "
+                  f"predict(..., calibrated=True) needs it: declare the data and run "
+                  f"emojax.calibration.write(emojax.load({str(workdir)!r}))", stacklevel=2)
 
 
 def ridge_rows(data: dict[str, content_data.ContentData]) -> dict:

@@ -204,8 +204,19 @@ def meta(run: str, modality: str = "texts"):
 def test_training_datasets_from_the_recorded_run():
   assert calibration.training_datasets(meta("Aug/warriner_vad")) == ["warriner_vad"]
   assert calibration.training_datasets(meta("Mlt/emobank_vad+afftext_be5")) == ["emobank_vad", "afftext_be5"]
-  with pytest.raises(ValueError, match="cannot tell which dataset"):
-    calibration.training_datasets(meta("Aug/no_such_dataset"))
+  with pytest.raises(ValueError, match=r"trained on \['my_texts'\], not declared in this process.*"
+                                       r"calibration.write\(model\)"):
+    calibration.training_datasets(meta("Aug/my_texts"))
+
+
+def test_trained_formats_come_from_model_json_without_the_data_declared():
+  """A model of the user's own data names the formats it was trained on (`encoder.formats`, written
+  at export): its calibrated formats need no declaration of the data."""
+  model = meta("Aug/my_texts")
+  model.content_meta["encoder"]["formats"] = ["vad"]
+  model.content_config.augment = ("vad:be5",)
+  model.formats = {n: formats.get_format(n) for n in ("va", "vad", "be5", "be6")}
+  assert calibration.trained_formats(model) == ["vad", "be5"]
 
 
 def test_the_pool_adds_each_bundled_genre_a_text_model_was_not_trained_on():

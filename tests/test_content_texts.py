@@ -307,13 +307,15 @@ def test_mlt_with_trains_the_mlt_encoder_on_the_extra_items_only(tiny_stage1, ca
   assert "also trained on" in (tmp_path / "run" / "results.md").read_text()
   encoder = json.loads((tmp_path / "run" / "model.json").read_text())["encoder"]
   assert encoder["run"] == "Mlt/emobank_vad+afftext_be5" and encoder["also_trained_on"] == ["briesemeister_be5"]
+  assert encoder["formats"] == ["vad", "be5"]  # of every dataset it was trained on, extras included
   # The formats it was trained through include the extra datasets' (be6 from Speed's Dutch norms);
   # its calibration statistics stay those of the run's own training items.
   model = emojax.load(tmp_path / "run")
   assert calibration.trained_formats(model) == ["vad", "be5"]
   assert calibration.training_datasets(model) == ["emobank_vad", "afftext_be5"]
+  older = {k: v for k, v in encoder.items() if k != "formats"}  # an export from before `formats`
   with_speed = types.SimpleNamespace(  # the same model, had it been trained on Speed's BE6 too
-      content_meta={"encoder": {**encoder, "also_trained_on": ["speed_be6"]}},
+      content_meta={"encoder": {**older, "also_trained_on": ["speed_be6"]}},
       content_config=model.content_config, formats={**model.formats, "be6": formats.get_format("be6")})
   assert calibration.trained_formats(with_speed) == ["vad", "be5", "be6"]
   # The run's index arrays: the Mlt encoder's training rows include the word items, at their

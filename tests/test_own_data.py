@@ -12,6 +12,7 @@ import dataclasses
 import json
 import pathlib
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,17 @@ def test_exported_models_predict_in_the_users_formats(walkthrough):
   assert "feelings4" not in formats.FORMATS
   vad = emojax.load(home / "texts").predict(texts, formats=["vad", "be5"])
   assert vad.shape == (2, 8) and "vad.valence" in vad.columns and np.isfinite(vad.to_numpy()).all()
+  # The calibrated reading too: calibration.json was written at export, while the data was
+  # declared (the training split, then the bundled genres it was not trained on), and model.json
+  # names the formats the encoder was trained through (VAD, and BE5 by augmentation).
+  record = json.loads((home / "texts" / "calibration.json").read_text())
+  assert [d["dataset"] for d in record["source"]["datasets"]] == [
+      "my_texts", "emobank_vad", "afftext_be5", "goemotions_ekman"]
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", UserWarning)  # nothing computed, nothing read zero-shot
+    calibrated = emojax.load(home / "texts").predict(texts, calibrated=True)
+  assert list(calibrated.columns) == [*vad.columns, "be5.strongest"]
+  assert set(calibrated["be5.strongest"]) <= set(formats.BE5)
   codec = emojax.load(home / "codec")
   assert codec.map_labels([[0.8, 0.3]], "va", "be5").shape == (1, 5)
 
