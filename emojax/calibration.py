@@ -17,12 +17,13 @@ the pool, and of GoEmotions, whose unlabelled training comments are in it).
 A model's statistics (`compute`) are one small JSON record, written by `write` as
 `calibration.json` beside its `model.json` (outside `model/`, so the model's fingerprint does not
 change) and read by `for_model`, which checks the fingerprint it records and, for a model without
-one, computes the record once per model object (a stage-2 run of the user's own data writes the
-file at export, while the data is declared: a later process knows only bundled data by name; the
-formats its encoder was trained through come from `model.json`). `calibrated_frame` turns a `predict` DataFrame
-into the calibrated reading: z-scores for every emotion-category format and a `<format>.strongest`
-column naming the strongest emotion; `calibrated_predictions` does the same for the per-format
-arrays of the command line (`emojax.predict.predict_formats`). `from_items` calibrates against a
+one, computes the record and stores it there for the next load (a stage-2 run of the user's own
+data writes the file at export, while the data is declared: a later process knows only bundled
+data by name; the formats its encoder was trained through come from `model.json`).
+`calibrated_frame` turns a `predict` DataFrame into the calibrated reading: z-scores for every
+emotion-category format and a `<format>.strongest` column naming the strongest emotion;
+`calibrated_predictions` does the same for the per-format arrays of the command line
+(`emojax.predict.predict_formats`). `from_items` calibrates against a
 user's own unlabelled items instead. Everything but the functions that read a model (`compute`,
 `from_items`, `write`, `for_model` and the item readers above them) is a pure numpy function
 (tests/test_calibration.py checks them on hand-computed values).
@@ -415,11 +416,22 @@ def write(model, workdir=None, cache_dir=None) -> pathlib.Path:
   """`compute` the model's record and write it as calibration.json in `workdir` (the model's own
   directory by default); returns the path."""
   path = pathlib.Path(workdir if workdir is not None else model.workdir) / CALIBRATION_JSON
-  record = compute(model, cache_dir)
+  _store(compute(model, cache_dir), path)
+  return path
+
+
+def _store(record: dict, path: pathlib.Path) -> None:
+  """Writes a record as JSON through a temporary file and a rename: never half a file."""
   tmp = path.with_suffix(".json.tmp")
   tmp.write_text(json.dumps(record, indent=1) + "\n")
   tmp.rename(path)
-  return path
+
+
+def run_feature_cache(model) -> pathlib.Path | None:
+  """The feature cache the model's training run wrote, if it is still there (its features of the
+  training items: computing the statistics then embeds only what the cache lacks)."""
+  where = getattr(model.content_config, "feature_cache", "") or pathlib.Path(model.workdir) / "features"
+  return pathlib.Path(where) if pathlib.Path(where).is_dir() else None
 
 
 def read(workdir, fingerprint: str) -> dict | None:
@@ -438,8 +450,10 @@ def read(workdir, fingerprint: str) -> dict | None:
 
 def for_model(model, cache_dir=None) -> dict:
   """The model's calibration record: its calibration.json if present and written for this very
-  export, else computed from its training items once per model object, with a warning saying why
-  (no file, or one of another export): ship the JSON to skip this."""
+  export, else computed (through `cache_dir`, by default the training run's feature cache if it
+  is still there) with a warning saying why (no file, or one of another export), and stored as
+  the model's calibration.json where its directory is writable, so the next load reads it. Once
+  per model object either way."""
   cached = getattr(model, "_calibration_record", None)
   if cached is not None:
     return cached
@@ -449,7 +463,12 @@ def for_model(model, cache_dir=None) -> dict:
     record, why = None, str(err)
   if record is None:
     warnings.warn(f"{model.workdir} {why}: computing the calibration from the model's training "
-                  f"items (once per model; emojax.calibration.write(model) stores it)", stacklevel=2)
-    record = compute(model, cache_dir)
+                  f"items, once (stored as its {CALIBRATION_JSON} where the folder is writable)",
+                  stacklevel=2)
+    record = compute(model, cache_dir or run_feature_cache(model))
+    try:
+      _store(record, pathlib.Path(model.workdir) / CALIBRATION_JSON)
+    except OSError:  # a read-only install: computed again by the next process, as before
+      pass
   model._calibration_record = record
   return record

@@ -240,24 +240,36 @@ def test_from_items_on_the_pretrained_words_model():
   assert top["be5"][0] == "joy"
 
 
-def test_for_model_reads_its_own_json_and_recomputes_a_stale_one(tiny_words, tmp_path):
+def test_for_model_reads_its_own_json_and_recomputes_and_stores_a_stale_one(tiny_words, tmp_path,
+                                                                             monkeypatch):
   import shutil
   import warnings
 
   import emojax
   where = tmp_path / "words"  # the session's tiny words model (195 German training words, GloVe)
   shutil.copytree(tiny_words[0], where)
-  (where / calibration.CALIBRATION_JSON).write_text(json.dumps(
-      {"version": calibration.VERSION, "fingerprint": "not this export", "formats": {}}))
+  stale = {"version": calibration.VERSION, "fingerprint": "not this export", "formats": {}}
+  (where / calibration.CALIBRATION_JSON).write_text(json.dumps(stale))
   model = emojax.load(where)
-  with pytest.warns(UserWarning, match="another model export"):
+  with pytest.warns(UserWarning, match="another model export.*computing the calibration"):
     record = calibration.for_model(model)
   assert record["source"]["datasets"][0]["dataset"] == "schmidtke_vad" and "be5" in record["formats"]
   assert calibration.for_model(model) is record  # once per model object
-  calibration.write(model)
+  # Stored in place of the stale file: the next load reads it and computes nothing.
+  assert json.loads((where / calibration.CALIBRATION_JSON).read_text()) == json.loads(json.dumps(record))
   with warnings.catch_warnings():
     warnings.simplefilter("error", UserWarning)
     assert calibration.for_model(emojax.load(where)) == json.loads(json.dumps(record))
+  calibration.write(model)  # the same record, written on purpose
+  assert json.loads((where / calibration.CALIBRATION_JSON).read_text()) == json.loads(json.dumps(record))
+  # A folder it cannot write to (a read-only install): computed all the same, the file untouched.
+  (where / calibration.CALIBRATION_JSON).write_text(json.dumps(stale))
+  def read_only(record, path):
+    raise PermissionError(f"{path}: read-only file system")
+  monkeypatch.setattr(calibration, "_store", read_only)
+  with pytest.warns(UserWarning, match="another model export"):
+    assert calibration.for_model(emojax.load(where)) == record
+  assert json.loads((where / calibration.CALIBRATION_JSON).read_text()) == stale
 
 
 def test_the_shipped_texts_model_predicts_the_calibrated_reading(capsys, tmp_path):
