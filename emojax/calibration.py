@@ -51,6 +51,7 @@ MIN_SD = 1e-6
 # Not ISEAR: its licence (CC BY-NC-SA) keeps it out of anything shipped, statistics included.
 TEXT_POOL = ("emobank_vad", "afftext_be5", "goemotions_ekman")
 POOL_ITEMS = 1000  # texts of each added genre (a RandomState(0) subset of its training split)
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 
 # ------------------------------------------------------------------------------- pure functions
@@ -452,8 +453,8 @@ def for_model(model, cache_dir=None) -> dict:
   """The model's calibration record: its calibration.json if present and written for this very
   export, else computed (through `cache_dir`, by default the training run's feature cache if it
   is still there) with a warning saying why (no file, or one of another export), and stored as
-  the model's calibration.json where its directory is writable, so the next load reads it. Once
-  per model object either way."""
+  the model's calibration.json where its directory is writable and not inside the installed
+  package, so the next load reads it. Once per model object either way."""
   cached = getattr(model, "_calibration_record", None)
   if cached is not None:
     return cached
@@ -466,9 +467,11 @@ def for_model(model, cache_dir=None) -> dict:
                   f"items, once (stored as its {CALIBRATION_JSON} where the folder is writable)",
                   stacklevel=2)
     record = compute(model, cache_dir or run_feature_cache(model))
+    packaged = pathlib.Path(model.workdir).resolve().is_relative_to(_PACKAGE_DIR)
     try:
-      _store(record, pathlib.Path(model.workdir) / CALIBRATION_JSON)
-    except OSError:  # a read-only install: computed again by the next process, as before
+      if not packaged:  # the installed package is never written to
+        _store(record, pathlib.Path(model.workdir) / CALIBRATION_JSON)
+    except OSError:  # a read-only folder: computed again by the next process
       pass
   model._calibration_record = record
   return record

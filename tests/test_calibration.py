@@ -270,6 +270,11 @@ def test_for_model_reads_its_own_json_and_recomputes_and_stores_a_stale_one(tiny
   with pytest.warns(UserWarning, match="another model export"):
     assert calibration.for_model(emojax.load(where)) == record
   assert json.loads((where / calibration.CALIBRATION_JSON).read_text()) == stale
+  # Nor is the installed package written to (a shipped model whose file were stale, say).
+  monkeypatch.setattr(calibration, "_PACKAGE_DIR", where.resolve().parent)
+  monkeypatch.setattr(calibration, "_store", lambda record, path: pytest.fail(f"wrote {path}"))
+  with pytest.warns(UserWarning, match="another model export"):
+    assert calibration.for_model(emojax.load(where)) == record
 
 
 def test_the_shipped_texts_model_predicts_the_calibrated_reading(capsys, tmp_path):
