@@ -77,15 +77,15 @@ def fit(pred_NxV, n_quantiles: int = N_QUANTILES, weights_N=None) -> dict:
   if n_quantiles < 2:
     raise ValueError(f"n_quantiles must be at least 2, got {n_quantiles}")
   levels = np.linspace(0.0, 1.0, n_quantiles)
+  w = None
   if weights_N is not None:
     w = np.asarray(weights_N, np.float64)
     if w.shape != (len(x),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
       raise ValueError(f"calibration weights must be {len(x)} finite non-negative numbers, not all 0")
-    weights_N = None if (w == w[0]).all() else w / w.sum()
-  if weights_N is None:
+    w = None if (w == w[0]).all() else w / w.sum()
+  if w is None:
     mean, sd, q_QxV = x.mean(0), x.std(0), np.quantile(x, levels, axis=0)
   else:
-    w = weights_N
     mean = w @ x
     sd = np.sqrt(w @ (x - mean) ** 2)
     q_QxV = np.stack([weighted_quantiles(x[:, v], w, levels) for v in range(x.shape[1])], 1)
@@ -428,7 +428,7 @@ def _store(record: dict, path: pathlib.Path) -> None:
   tmp.rename(path)
 
 
-def run_feature_cache(model) -> pathlib.Path | None:
+def _run_feature_cache(model) -> pathlib.Path | None:
   """The feature cache the model's training run wrote, if it is still there (its features of the
   training items: computing the statistics then embeds only what the cache lacks)."""
   where = getattr(model.content_config, "feature_cache", "") or pathlib.Path(model.workdir) / "features"
@@ -466,7 +466,7 @@ def for_model(model, cache_dir=None) -> dict:
     warnings.warn(f"{model.workdir} {why}: computing the calibration from the model's training "
                   f"items, once (stored as its {CALIBRATION_JSON} where the folder is writable)",
                   stacklevel=2)
-    record = compute(model, cache_dir or run_feature_cache(model))
+    record = compute(model, cache_dir or _run_feature_cache(model))
     packaged = pathlib.Path(model.workdir).resolve().is_relative_to(_PACKAGE_DIR)
     try:
       if not packaged:  # the installed package is never written to

@@ -163,10 +163,7 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
       gold = np.asarray([classes.index(g) for g, k in zip(gold_names, rows_in) if k])
       pred = model.decode_embeddings(e, h)[rows_in]
       stats[h]["domain"] = calibration.fit(model.decode_embeddings(e_other, h))
-      if h in heldout:
-        stats[h]["heldout"] = heldout[h]
-      else:
-        stats[h].pop("heldout", None)
+      stats[h]["heldout"] = heldout.get(h)  # None where not asked for
       if probes.get(h) is not None:
         probe_of, stats[h]["probe"] = probes[h]
         probe_pred = probe_of(x)[rows_in]
@@ -181,7 +178,7 @@ def evaluate(model, label: str, record: dict, readings, args) -> tuple[dict, lis
           tops[key] = raw
         else:
           source, method = key.split("/")
-          if source not in stats[h]:  # `probe` for a head without a probe dataset or features
+          if stats[h].get(source) is None:  # `probe` for a head without a probe dataset or features
             continue
           values = probe_pred if source == "probe" else pred
           s = calibration.calibrate(values, stats[h][source], method)[:, cols]
